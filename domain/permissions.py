@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "resolve": (STAFF, ("handling",)),
     "check": (LEAD, ("resolved",)),
     "escalate": (SUPERVISOR, ("handling", "resolved", "closed", "revisit")),
+    "reevaluate": (SUPERVISOR, ("handling", "resolved")),
 }
 
 

@@ -6,6 +6,7 @@ operator's own directories whose packs override built-in ones by id.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -53,11 +54,18 @@ def pack_files() -> list[Path]:
     return [f for d in policy_dirs() if d.is_dir() for f in sorted(d.glob("*.yaml"))]
 
 
+@functools.lru_cache(maxsize=256)
+def _load_version(path: str, mtime_ns: int, size: int) -> PolicyPack:
+    """A pack file as it is now: re-read only when the file changes (every new request asks for its pack)."""
+    return load_pack(path)
+
+
 def load_all() -> dict[str, PolicyPack]:
     """Every pack by id; a later directory overrides an earlier one. Any invalid pack raises PolicyError."""
     packs: dict[str, PolicyPack] = {}
     for file in pack_files():
-        pack = load_pack(file)
+        stat = file.stat()
+        pack = _load_version(str(file), stat.st_mtime_ns, stat.st_size)
         packs[pack.id] = pack
     return packs
 

@@ -111,14 +111,22 @@ class Check(_Msg):
     remarks: str = Field(default="", max_length=1000)
 
 
+class Reevaluate(_Msg):
+    """Move an open request to the policy's current version (requests otherwise keep the version they were
+    accepted under)."""
+
+    kind: Literal["reevaluate"] = "reevaluate"
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 Action = Annotated[
     Respond | Note | AskCustomer | CustomerReply | Assign | Transfer | Reclassify | Extend | Acknowledge | Resolve
-    | Check,
+    | Check | Reevaluate,
     Field(discriminator="kind"),
 ]
 ACTION_KINDS: tuple[str, ...] = (
     "respond", "note", "ask_customer", "customer_reply", "assign", "transfer", "reclassify", "extend", "acknowledge",
-    "resolve", "check",
+    "resolve", "check", "reevaluate",
 )
 
 

@@ -154,7 +154,7 @@ class RequestState:
             satisfaction=self.satisfaction, nps=self.nps, resolved_by_customer=self.resolved_by_customer,
             first_contact_resolution=self.first_contact_resolution, outcome=self.outcome,  # type: ignore[arg-type]
             retention_until=self.retention_until, last_action=self.last_action,
-            rejected_actions=self.rejected_actions,
+            rejected_actions=self.rejected_actions, incident_id=self.intake.incident_id,
         )
 
     def projection(self, now: datetime) -> Projection:

@@ -99,7 +99,8 @@ class ServiceRequestWorkflow:
         s.ticket = registered.ticket
         s.enter("accepted", now)
         s.record(now, s.owner or SYSTEM.id, "agent" if s.owner else "system", "accepted", ticket=s.ticket,
-                 channel=s.intake.channel, policy=s.pack.key, received_at=registration.received_at.isoformat())
+                 channel=s.intake.channel, policy=s.pack.key, received_at=registration.received_at.isoformat(),
+                 incident_id=s.intake.incident_id)
 
     # --- 2 分类 classification -----------------------------------------------------------------------------------
     def classify(self) -> None:
@@ -267,11 +268,14 @@ class ServiceRequestWorkflow:
 
     # --- agents: update `act` -----------------------------------------------------------------------------------
     @workflow.update
-    def act(self, act: Act) -> RequestStatus:
-        now, a = workflow.now(), act.action
-        getattr(self, f"do_{a.kind}")(act.actor, now, **a.model_dump(exclude={"kind"}))
+    async def act(self, act: Act) -> RequestStatus:
+        a = act.action
+        if a.kind == "reevaluate":
+            await self.do_reevaluate(act.actor, a.reason)
+        else:
+            getattr(self, f"do_{a.kind}")(act.actor, workflow.now(), **a.model_dump(exclude={"kind"}))
         self._publish()
-        return self.s.status(now)
+        return self.s.status(workflow.now())
 
     @act.validator
     def validate_act(self, act: Act) -> None:
@@ -420,6 +424,28 @@ class ServiceRequestWorkflow:
             s.checked, s.sub_state = True, ""
         else:
             self._reopen_handling(now)
+
+    async def do_reevaluate(self, actor: Actor, reason: str) -> None:
+        """Move the request to its policy's current version: the clocks keep their start and pauses and take the
+        new targets; the ladder takes the new roles."""
+        s, old = self.s, self._pack()
+        new = await workflow.execute_local_activity("load_policy", old.id, result_type=PolicyPack,
+                                                    **LOCAL)  # type: ignore[arg-type]
+        now = workflow.now()
+        if new.version == old.version or s.cls is None or s.cls.priority not in new.classes:
+            s.record(now, actor.id, actor.role, "reevaluate", rejected=True, reason=reason,
+                     why=f"version {new.version} is current" if new.version == old.version
+                     else f"class {s.cls.priority if s.cls else None} is gone from version {new.version}")
+            return
+        s.pack = new
+        for name, spec in new.classes[s.cls.priority].clocks.items():
+            if name in s.clocks:
+                s.clocks[name].reclassify(spec, new.calendar, now)
+                s.touch_clock(name)
+        s.ladder.levels = list(new.escalation)  # type: ignore[union-attr]
+        s.ladder.level = min(s.ladder.level, s.ladder.top)  # type: ignore[union-attr]
+        s.touch_ladder()
+        s.record(now, actor.id, actor.role, "reevaluate", reason=reason, before=old.key, after=new.key)
 
     # --- customers: updates `confirm` and `survey` ----------------------------------------------------------------
     @workflow.update
