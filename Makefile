@@ -33,8 +33,13 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)  ## benchmarks: SLA calendar micro-benchmark (more in bench/)
+bench: $(STAMP)  ## benchmarks: deadline computation cost, breach lateness on the dev server
 	$(BIN)/python -m bench.calendar_bench
+	$(BIN)/python -m bench.breach_bench --requests 60
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.calendar_bench
+	$(BIN)/python -m bench.breach_bench --requests 10
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

@@ -95,12 +95,12 @@ async def connect_when_ready(address: str, attempts: int = 100) -> Client:
     return await temporal_env.connect(address)
 
 
-async def serve(with_dev_server: bool) -> None:
+async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233) -> None:
     async with contextlib.AsyncExitStack() as stack:
         address = temporal_env.temporal_address()
         if with_dev_server:
-            address = await stack.enter_async_context(dev_server())
-            print(f"Temporal dev server on {address}; Web UI on http://localhost:8233", flush=True)
+            address = await stack.enter_async_context(dev_server(port, ui_port))
+            print(f"Temporal dev server on {address}; Web UI on http://localhost:{ui_port}", flush=True)
         client = await connect_when_ready(address)
         added = await temporal_env.register_search_attributes(client)
         if added:
@@ -113,11 +113,13 @@ async def serve(with_dev_server: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="worker", description=__doc__.splitlines()[0])
     parser.add_argument("--dev", action="store_true", help="also start the embedded dev server")
+    parser.add_argument("--port", type=int, default=7233, help="dev server port (with --dev)")
+    parser.add_argument("--ui-port", type=int, default=8233, help="Web UI port (with --dev)")
     parser.add_argument("--json-logs", action="store_true")
     args = parser.parse_args(argv)
     configure_logging(json=args.json_logs)
     try:
-        asyncio.run(serve(args.dev))
+        asyncio.run(serve(args.dev, args.port, args.ui_port))
     except KeyboardInterrupt:
         print("stopped", flush=True)
     except (PolicyError, RuntimeError) as exc:

@@ -14,9 +14,10 @@ from models.intake import RequestType
 
 Role = Literal["customer", "agent", "team_lead", "supervisor", "manager", "system"]
 ROLE_RANK: dict[str, int] = {"customer": 0, "agent": 1, "team_lead": 2, "supervisor": 3, "manager": 4, "system": 5}
-# 003 §3.3: departments a case is transferred to.
+# 003 §3.3: departments a case is transferred to; 000 §2.2: the business department for funds at risk.
 Department = Literal[
-    "customer_service", "technical", "operations", "finance", "marketing", "account_manager", "third_party", "network"
+    "customer_service", "technical", "operations", "finance", "marketing", "account_manager", "third_party", "network",
+    "business",
 ]
 
 

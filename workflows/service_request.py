@@ -88,7 +88,7 @@ class ServiceRequestWorkflow:
                                    type="InvalidIntake", non_retryable=True)
         now = workflow.now()
         s.accepted_at = now
-        s.enter("received", s.intake.received_at or workflow.info().start_time)
+        s.enter("received", min(s.intake.received_at or workflow.info().start_time, now))
         registration = Registration(
             request_id=s.intake.request_id, workflow_id=s.workflow_id, policy_id=s.pack.id,
             policy_version=s.pack.version, channel=s.intake.channel, customer=s.intake.customer,
@@ -108,7 +108,8 @@ class ServiceRequestWorkflow:
         s, pack, now = self.s, self._pack(), workflow.now()
         s.cls = classify(pack, s.intake)
         s.enter("classified", now)
-        received = s.intake.received_at or now
+        # a backend clock running ahead must not start a clock in the future
+        received = min(s.intake.received_at or now, now)
         for name, spec in pack.classes[s.cls.priority].clocks.items():
             if name != "revisit":  # the revisit clock starts at closure
                 # 001 §5.1: response time runs from the customer's first contact

@@ -79,3 +79,14 @@ async def test_status_query_reports_policy_and_clocks(ts_env: WorkflowEnvironmen
     closure = st.clocks["closure"]
     assert closure.calendar == "business" and closure.target_seconds == 3 * 27000  # 3 working days, 002 §2.1.3
     assert st.expected_completion == closure.deadline
+
+
+async def test_received_at_ahead_of_the_server_clock_is_clamped(ts_env: WorkflowEnvironment, archive: Archive,
+                                                                task_queue: str) -> None:
+    """A backend whose clock runs ahead must not start a clock in the future (respond would then fail)."""
+    ahead = (await ts_env.get_current_time()) + timedelta(minutes=3)
+    async with running_worker(ts_env, archive, task_queue):
+        handle, st = await start(ts_env.client, task_queue, received_at=ahead.isoformat())
+        assert st.clocks["first_response"].started_at <= st.timeline["classified"] < ahead
+        responded = await act(handle, "respond", message="您好")
+    assert responded.clocks["first_response"].stopped_at is not None
