@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -125,7 +125,29 @@ def samples() -> list[Sample]:
              a("note", text="网络已修复，计费补偿处理中", customer_visible=True, eta="明天"), h(30),
              a("resolve", summary="网络修复并补偿话费", root_cause="光缆中断"), h(2), CONFIRM, survey(93)]),
     ]
-    return sc
+    others = [
+        Sample("Failed transfer, funds at risk (finance)", {
+            "policy": "finance", "channel": "phone", "description": "转账失败，钱已经扣了但对方没到账",
+            "amount": "52000.00", "funds_at_risk": True, "accepted_by": "agent-fang"},
+            [m(3), a("respond", actor="agent-fang", message="您好，已联系业务部门联合处理"), h(4),
+             a("resolve", actor="agent-fang", summary="资金已退回原账户"), h(1), CONFIRM, survey(95)]),
+        Sample("Wrongly charged fee, checker accepts (finance)", {
+            "policy": "finance", "channel": "email", "type_hint": "complaint",
+            "description": "投诉：手续费多扣了 30 元", "accepted_by": "agent-gu"},
+            [m(4), a("respond", actor="agent-gu", message="您好，我们已受理您的投诉"), h(6),
+             a("resolve", actor="agent-gu", summary="已退还多扣手续费", root_cause="操作失误 staff error"),
+             a("check", actor="lead-xu", role="team_lead", passed=True, remarks="凭证齐全"), CONFIRM, survey(90)]),
+        Sample("Home broadband outage (telecom)", {
+            "policy": "telecom", "channel": "phone", "description": "家里宽带断网了，无法上网"},
+            [m(10), a("respond", message="您好，已为您派单网络部"), a("assign", actor="sup-he", role="supervisor",
+                                                               owner="net-tech-01"), h(5),
+             a("resolve", actor="net-tech-01", summary="更换分光器后恢复"), h(2), CONFIRM, survey(92)]),
+        Sample("Routine inquiry through the chatbot (general)", {
+            "policy": "general", "channel": "chatbot", "type_hint": "inquiry",
+            "description": "积分怎么查询?", "first_contact_answer": "在 APP 我的-积分 中查询"},
+            [m(1), CONFIRM, survey(98, nps=10)]),
+    ]
+    return sc + [s for s in others if s.intake["policy"] in load_all()]
 
 
 async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tuple[Any, ...]]) -> RequestStatus:
@@ -134,7 +156,10 @@ async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tu
         if kind == "wait":
             await env.sleep(arg)
         elif kind == "act":
-            await handle.execute_update(ServiceRequestWorkflow.act, Act.model_validate(arg))
+            try:
+                await handle.execute_update(ServiceRequestWorkflow.act, Act.model_validate(arg))
+            except WorkflowUpdateFailedError as exc:
+                raise RuntimeError(f"{arg['action']['kind']} refused: {exc.cause}") from exc
         elif kind == "escalate":
             await handle.signal(ServiceRequestWorkflow.escalate, EscalateRequest.model_validate(arg))
         elif kind == "confirm":
