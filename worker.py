@@ -106,8 +106,14 @@ async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233) ->
         if added:
             log.info("search attributes registered", names=added)
         worker = build_worker(client, Archive())
-        print(f"worker polling task queue {temporal_env.TASK_QUEUE}; Ctrl-C stops", flush=True)
-        await worker.run()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a supervisor's SIGTERM: graceful stop
+            loop.add_signal_handler(signum, stop.set)
+        async with worker:
+            print(f"worker polling task queue {temporal_env.TASK_QUEUE}; Ctrl-C stops", flush=True)
+            await stop.wait()
+        print("worker stopped", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

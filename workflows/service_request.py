@@ -280,6 +280,7 @@ class ServiceRequestWorkflow:
 
     @act.validator
     def validate_act(self, act: Act) -> None:
+        _require(act, Act, "act")
         reason = check_action(act.action.kind, act.actor.id, act.actor.role, self._situation())
         reason = reason or self._content_problem(act)
         if reason:
@@ -458,6 +459,7 @@ class ServiceRequestWorkflow:
 
     @confirm.validator
     def validate_confirm(self, confirmation: Confirm) -> None:
+        _require(confirmation, Confirm, "confirm")
         if self.awaiting != "confirm":
             raise ValueError(f"confirm: no result awaits confirmation (stage {self.s.stage})")
 
@@ -470,6 +472,7 @@ class ServiceRequestWorkflow:
 
     @survey.validator
     def validate_survey(self, answer: SurveyAnswer) -> None:
+        _require(answer, SurveyAnswer, "survey")
         if self.awaiting != "survey":
             raise ValueError(f"survey: no survey is open (stage {self.s.stage})")
         if answer.score > self._pack().revisit.scale_max:
@@ -619,3 +622,10 @@ class ServiceRequestWorkflow:
         if self.s.pack is None:
             raise ApplicationError("policy not loaded yet", non_retryable=True)
         return self.s.pack
+
+
+def _require(payload: object, model: type, update: str) -> None:
+    """A payload that did not decode into its model (null, bytes, a list) is refused before the handler runs."""
+    if not isinstance(payload, model):
+        fields = ", ".join(model.model_fields)  # type: ignore[attr-defined]
+        raise ValueError(f"{update}: the payload must be an object with fields {fields}, got {type(payload).__name__}")

@@ -1,0 +1,158 @@
+"""On a real Temporal dev server with real timers: the whole lifecycle under the seconds-long `fast_sc` pack with
+the archive on PostgreSQL and on SQLite, search attributes and the Web UI's summary/details, a breach on the
+wall clock, and KEFU_POLICY_PATH reaching the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from archive.store import Archive
+from models import search
+from models.actions import SurveyAnswer
+from models.status import STAGES, RequestStatus
+from starter import submit, wait_for_status
+from tests.integration.conftest import FAST_POLICY
+from tests.workflow.helpers import act, confirm, intake
+from worker import build_worker
+from workflows.service_request import ServiceRequestWorkflow
+
+pytestmark = pytest.mark.integration
+
+
+async def start_fast(client: Client, task_queue: str, started: list[str]) -> tuple[WorkflowHandle, RequestStatus]:
+    handle, status = await submit(client, intake(policy=FAST_POLICY), task_queue=task_queue)
+    started.append(handle.id)
+    assert status is not None and status.ticket
+    return handle, status
+
+
+async def run_lifecycle(env: WorkflowEnvironment, archive: Archive, task_queue: str,
+                        started: list[str]) -> RequestStatus:
+    """respond, resolve, confirm, survey — on real time, a few seconds under fast_sc."""
+    async with build_worker(env.client, archive, task_queue=task_queue):
+        handle, first = await start_fast(env.client, task_queue, started)
+        assert first.stage == "handling" and first.policy_id == FAST_POLICY
+        await act(handle, "respond", message="您好，马上为您查询")
+        await act(handle, "resolve", summary="账单明细已发送")
+        await confirm(handle)
+        await wait_for_status(handle, lambda st: st.stage == "revisit", timeout=10)  # revisit delay 1 s
+        await handle.execute_update(ServiceRequestWorkflow.survey, SurveyAnswer(score=95, nps=9))
+        final = await asyncio.wait_for(handle.result(), timeout=15)
+    assert final.stage == "completed" and final.outcome == "satisfied"
+    assert list(final.timeline) == list(STAGES)
+    return final
+
+
+def assert_archived(archive: Archive, final: RequestStatus) -> None:
+    row = archive.get(final.request_id)
+    assert row is not None
+    assert row["stage"] == "completed" and row["ticket"] == final.ticket and row["policy_id"] == FAST_POLICY
+    assert row["completed_at"] is not None and row["satisfaction"] == 95
+    trail = archive.audit_trail(final.request_id)
+    assert [e["seq"] for e in trail] == list(range(len(trail)))
+    actions = [e["action"] for e in trail]
+    for expected in ("accepted", "classified", "respond", "resolve", "result_reported", "confirm", "closed",
+                     "survey_sent", "survey", "completed"):
+        assert expected in actions
+    templates = [n["template"] for n in archive.outbox(final.request_id)]
+    assert templates.count("acknowledgement") == 1
+    assert {"acknowledgement", "progress", "resolution", "revisit"} <= set(templates)
+    records = archive.archive_records(final.request_id)
+    assert len(records) == 1 and records[0]["retention_until"] is not None
+
+
+async def test_lifecycle_with_archive_on_postgresql(dev_env: WorkflowEnvironment, fast_policy_dir: Path,
+                                                   pg_url: str, unique_queue: str, started: list[str]) -> None:
+    archive = Archive(pg_url)
+    try:
+        final = await run_lifecycle(dev_env, archive, unique_queue, started)
+        assert archive.engine.dialect.name == "postgresql"
+        assert_archived(archive, final)
+    finally:
+        archive.close()
+
+
+async def test_lifecycle_with_archive_on_sqlite(dev_env: WorkflowEnvironment, fast_policy_dir: Path,
+                                               sqlite_url: str, unique_queue: str, started: list[str]) -> None:
+    archive = Archive(sqlite_url)
+    try:
+        final = await run_lifecycle(dev_env, archive, unique_queue, started)
+        assert_archived(archive, final)
+    finally:
+        archive.close()
+
+
+@pytest_asyncio.fixture
+async def fast_request(dev_env: WorkflowEnvironment, fast_policy_dir: Path, sqlite_url: str, unique_queue: str,
+                       started: list[str]) -> AsyncIterator[tuple[WorkflowHandle, RequestStatus]]:
+    """One fast_sc request in handling, nobody responding, with its worker running."""
+    archive = Archive(sqlite_url)
+    async with build_worker(dev_env.client, archive, task_queue=unique_queue):
+        yield await start_fast(dev_env.client, unique_queue, started)
+    archive.close()
+
+
+async def listed(client: Client, query: str, workflow_id: str, timeout: float = 10.0) -> bool:
+    """Visibility is eventually consistent: poll until the query finds the workflow."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if [wf.id async for wf in client.list_workflows(f'{query} AND WorkflowId="{workflow_id}"')]:
+            return True
+        await asyncio.sleep(0.3)
+    return False
+
+
+async def test_search_attributes_summary_and_current_details(
+        dev_env: WorkflowEnvironment, fast_request: tuple[WorkflowHandle, RequestStatus]) -> None:
+    client, (handle, first) = dev_env.client, fast_request
+    assert await listed(client, f'KefuStage="handling" AND KefuPolicy="{FAST_POLICY}"', handle.id)
+    assert await listed(client, 'KefuBreached=false', handle.id)
+
+    await wait_for_status(handle, lambda st: st.clocks["first_response"].breached, timeout=10)  # 2 s target
+    assert await listed(client, f'KefuBreached=true AND KefuPolicy="{FAST_POLICY}"', handle.id)
+    assert await listed(client, "KefuEscalationLevel>=1", handle.id)
+
+    desc = await handle.describe()
+    assert await desc.static_summary() == f"{first.request_id} · mini_program · {FAST_POLICY}"
+    details = await desc.static_details()
+    assert details is not None and first.request_id in details and FAST_POLICY in details
+    attrs = desc.typed_search_attributes
+    assert attrs.get(search.POLICY) == FAST_POLICY and attrs.get(search.STAGE) == "handling"
+    assert attrs.get(search.BREACHED) is True
+    text = " ".join(str(value) for value in desc.search_attributes.values())
+    assert "13812345678" not in text and "王小明" not in text  # never PII in search attributes
+
+    # workflow.set_current_details is served by the SDK's built-in metadata query (what the Web UI shows)
+    meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert first.ticket in meta.current_details and "stage **handling**" in meta.current_details
+    assert "first_response" in meta.current_details and "BREACHED" in meta.current_details
+    assert meta.definition.type == "ServiceRequestWorkflow"
+
+
+async def test_breach_is_recorded_on_time(fast_request: tuple[WorkflowHandle, RequestStatus]) -> None:
+    handle, first = fast_request
+    deadline = first.clocks["first_response"].deadline
+    assert deadline - first.clocks["first_response"].started_at == timedelta(seconds=2)
+    st = await wait_for_status(handle, lambda s: s.clocks["first_response"].breached, timeout=10)
+    breached_at = st.clocks["first_response"].breached_at
+    assert breached_at is not None
+    assert timedelta(0) <= breached_at - deadline < timedelta(seconds=1)
+    assert st.escalation_level >= 1 and st.escalations[0].trigger == "breach"
+
+
+async def test_policy_path_pack_reaches_the_worker(fast_request: tuple[WorkflowHandle, RequestStatus]) -> None:
+    handle, first = fast_request
+    st = await handle.query(ServiceRequestWorkflow.status)
+    assert first.policy_id == st.policy_id == FAST_POLICY and st.policy_version == 1
+    assert {name: clock.target_seconds for name, clock in st.clocks.items()} == {
+        "first_response": 2, "handling": 6, "closure": 20}
+    assert all(clock.calendar == "24x7" for clock in st.clocks.values())
