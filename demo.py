@@ -22,10 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 
 import temporal_env
 from archive.store import Archive
-from domain.policies import load_all
+from domain.policies import get_pack, load_all
 from logconfig import configure_logging
 from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
 from models.intake import Intake
+from models.policy import duration_seconds
 from models.status import RequestStatus
 from starter import submit, wait_for_status
 from worker import build_worker
@@ -150,6 +151,21 @@ def samples() -> list[Sample]:
     return sc + [s for s in others if s.intake["policy"] in load_all()]
 
 
+async def confirm_result(handle: WorkflowHandle, accepted: bool = True) -> RequestStatus:
+    """The customer confirms (or rejects) once the result has been reported."""
+    await wait_for_status(handle, lambda st: st.stage == "resolved" and st.last_action == "result_reported")
+    return await handle.execute_update(ServiceRequestWorkflow.confirm, Confirm(accepted=accepted))
+
+
+async def answer_survey(env: WorkflowEnvironment, handle: WorkflowHandle, answer: SurveyAnswer) -> RequestStatus:
+    """Let the pack's revisit delay pass on the time-skipping server, then answer the survey."""
+    closed = await wait_for_status(handle, lambda st: st.stage == "closed")
+    delay = duration_seconds(get_pack(closed.policy_id).revisit.delay)
+    await env.sleep(timedelta(seconds=delay + 60))
+    await wait_for_status(handle, lambda st: st.stage == "revisit")
+    return await handle.execute_update(ServiceRequestWorkflow.survey, answer)
+
+
 async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tuple[Any, ...]]) -> RequestStatus:
     for step in steps:
         kind, arg = step
@@ -163,13 +179,9 @@ async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tu
         elif kind == "escalate":
             await handle.signal(ServiceRequestWorkflow.escalate, EscalateRequest.model_validate(arg))
         elif kind == "confirm":
-            await wait_for_status(handle, lambda st: st.stage == "resolved" and st.last_action == "result_reported")
-            await handle.execute_update(ServiceRequestWorkflow.confirm, Confirm(accepted=arg))
+            await confirm_result(handle, accepted=arg)
         elif kind == "survey":
-            await wait_for_status(handle, lambda st: st.stage == "closed")
-            await env.sleep(timedelta(hours=24, minutes=1))
-            await wait_for_status(handle, lambda st: st.stage == "revisit")
-            await handle.execute_update(ServiceRequestWorkflow.survey, SurveyAnswer.model_validate(arg))
+            await answer_survey(env, handle, SurveyAnswer.model_validate(arg))
     return await handle.result()
 
 

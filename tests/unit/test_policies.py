@@ -228,3 +228,14 @@ def test_invalid_operator_pack_fails_the_load_naming_its_file(tmp_path: Path, mo
 def test_unknown_policy_names_the_known_ones() -> None:
     with pytest.raises(PolicyError, match=r"unknown policy 'bank'.*finance, general, service_center, telecom"):
         get_pack("bank")
+
+
+def test_worker_refuses_to_start_with_an_invalid_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 4: a bad pack stops the worker at start, rather than failing requests later."""
+    from archive.store import Archive
+    from worker import build_worker
+
+    (tmp_path / "broken.yaml").write_text("id: broken\nversion: 1\ntitle: x\n", encoding="utf-8")
+    monkeypatch.setenv("KEFU_POLICY_PATH", str(tmp_path))
+    with pytest.raises(PolicyError, match=r"broken\.yaml: manual"):
+        build_worker(None, Archive(f"sqlite:///{tmp_path / 'a.db'}"))  # type: ignore[arg-type]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
+from demo import answer_survey, confirm_result
+from models.actions import Act, EscalateRequest, SurveyAnswer
 from models.intake import Intake, workflow_id_for
 from models.status import RequestStatus
-from starter import submit, wait_for_status
+from starter import submit
 from tests.conftest import STARTED
 from workflows.service_request import ServiceRequestWorkflow
 
@@ -42,18 +42,13 @@ async def act(handle: WorkflowHandle, kind: str, actor: str = "agent-li", role: 
 
 
 async def confirm(handle: WorkflowHandle, accepted: bool = True) -> RequestStatus:
-    await wait_for_status(handle, lambda st: st.stage == "resolved" and st.last_action == "result_reported")
-    return await handle.execute_update(ServiceRequestWorkflow.confirm, Confirm(accepted=accepted))
+    return await confirm_result(handle, accepted)
 
 
 async def survey(env: WorkflowEnvironment, handle: WorkflowHandle, score: int, resolved: bool = True,
                  nps: int | None = None) -> RequestStatus:
-    """Let the revisit delay pass, then answer the survey."""
-    await wait_for_status(handle, lambda st: st.stage == "closed")
-    await env.sleep(timedelta(hours=24, minutes=1))
-    await wait_for_status(handle, lambda st: st.stage == "revisit")
-    return await handle.execute_update(ServiceRequestWorkflow.survey,
-                                       SurveyAnswer(score=score, resolved=resolved, nps=nps))
+    """Let the pack's revisit delay pass, then answer the survey."""
+    return await answer_survey(env, handle, SurveyAnswer(score=score, resolved=resolved, nps=nps))
 
 
 async def escalate(handle: WorkflowHandle, actor: str, role: str, reason: str, to_level: int | None = None) -> None:
