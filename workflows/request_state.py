@@ -49,6 +49,7 @@ class RequestState:
         self.department = "customer_service"
         self.participants: list[str] = []
         self.timeline: dict[str, datetime] = {}
+        self.received_at: datetime | None = None
         self.accepted_at: datetime | None = None
         self.first_response_at: datetime | None = None
         self.resolved_at: datetime | None = None

@@ -88,12 +88,14 @@ class ServiceRequestWorkflow:
                                    type="InvalidIntake", non_retryable=True)
         now = workflow.now()
         s.accepted_at = now
-        s.enter("received", min(s.intake.received_at or workflow.info().start_time, now))
+        # first contact (001 §5.1); a backend clock running ahead must not start a clock in the future
+        s.received_at = min(s.intake.received_at or workflow.info().start_time, now)
+        s.enter("received", s.received_at)
         registration = Registration(
             request_id=s.intake.request_id, workflow_id=s.workflow_id, policy_id=s.pack.id,
             policy_version=s.pack.version, channel=s.intake.channel, customer=s.intake.customer,
             description=s.intake.description, amount=s.intake.amount,
-            received_at=s.intake.received_at or now, accepted_at=now)
+            received_at=s.received_at, accepted_at=now)
         registered = await workflow.execute_local_activity("register_request", registration, result_type=Registered,
                                                            **LOCAL)  # type: ignore[arg-type]
         s.ticket = registered.ticket
@@ -108,12 +110,10 @@ class ServiceRequestWorkflow:
         s, pack, now = self.s, self._pack(), workflow.now()
         s.cls = classify(pack, s.intake)
         s.enter("classified", now)
-        # a backend clock running ahead must not start a clock in the future
-        received = min(s.intake.received_at or now, now)
         for name, spec in pack.classes[s.cls.priority].clocks.items():
             if name != "revisit":  # the revisit clock starts at closure
                 # 001 §5.1: response time runs from the customer's first contact
-                start = received if name == "first_response" else now
+                start = s.received_at if name == "first_response" else now
                 s.clocks[name] = SlaClock.start(name, spec, pack.calendar, start)
                 s.touch_clock(name)
         s.ladder = Ladder(list(pack.escalation))
@@ -574,8 +574,9 @@ class ServiceRequestWorkflow:
         step = s.ladder.raise_to(level, now, trigger=trigger, reason=reason, actor=actor.id,  # type: ignore[union-attr]
                                  attributed_to=attributed_to)
         if step is None:
-            s.record(now, actor.id, actor.role, "escalation_at_top", trigger=trigger, reason=reason,
-                     level=s.ladder.level)  # type: ignore[union-attr]
+            if level > s.ladder.level:  # type: ignore[union-attr]  # wanted higher, but the ladder is at its top
+                s.record(now, actor.id, actor.role, "escalation_at_top", trigger=trigger, reason=reason,
+                         level=s.ladder.level)  # type: ignore[union-attr]
             return
         s.touch_ladder()
         seq = s.record(now, actor.id, actor.role, "escalate", level=step.level, role=step.role, trigger=trigger,

@@ -166,3 +166,15 @@ async def test_customer_rejecting_the_result_goes_back_to_handling(
         await confirm(handle)
         st = await wait_for_status(handle, lambda s: s.stage == "closed")
         assert st.confirmed is True
+
+
+async def test_ordinary_complaint_stays_with_the_team(ts_env: WorkflowEnvironment, archive: Archive,
+                                                      task_queue: str) -> None:
+    """002 §4.4: an ordinary complaint stays with the customer-service team: no escalation, nothing recorded."""
+    async with running_worker(ts_env, archive, task_queue):
+        handle, st = await start(ts_env.client, task_queue, type_hint="complaint", accepted_by="agent-wu",
+                                 description="营业厅工作人员态度不好")
+        await act(handle, "respond", actor="agent-wu", message="您好，非常抱歉")
+    assert st.complaint_grade == "ordinary" and st.escalation_level == 0 and st.escalations == []
+    trail = actions(archive, st.request_id)
+    assert "escalate" not in trail and "escalation_at_top" not in trail
