@@ -5,8 +5,10 @@
     kefu act ID KIND --actor A --role R ...  agent actions (respond, note, ask_customer, resolve, …)
     kefu confirm ID / kefu survey ID         the customer's confirmation and revisit survey
     kefu escalate ID --actor A --reason …    a supervisor's escalation signal
+    kefu escalate-bulk [filters] --actor A --reason … [--yes]   escalate every open request a filter matches
     kefu list [filters]                      requests from the archive projection
     kefu show ID                             one request's archive row and full audit trail
+    kefu report --from DATE --to DATE        KPIs (SEEDS §9) as text, --json or a --html page
     kefu schema                              JSON Schema of every message, for other SDKs
     kefu sla POLICY CLASS [--start T]        explain deadlines without starting anything
     kefu policy list|show ID|check FILE      policy packs
@@ -200,6 +202,133 @@ def table_text(rows: list[dict[str, Any]]) -> str:
     return "\n".join([fmt.format(*cols), *(fmt.format(*row) for row in cells)])
 
 
+# --- bulk escalation and the KPI report ------------------------------------------------------------------------------
+def progress_reporter(enabled: bool, label: str) -> Callable[[int, int], None]:
+    """A progress line on stderr, redrawn in place; a no-op unless enabled (stderr a TTY, or --progress)."""
+    def show(done: int, total: int) -> None:
+        if not enabled:
+            return
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r{label} {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def wants_progress(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "progress", False)) or sys.stderr.isatty()
+
+
+async def bulk_escalate(client: Client, rows: list[dict[str, Any]], actor: str, reason: str, *,
+                        role: str = "supervisor", to_level: int | None = None, concurrency: int = 8,
+                        on_progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Signal `escalate` to the workflow of every archive row (workflow id = the row's workflow_id).
+    Returns one result per row, in row order: {request_id, workflow_id, ok, error}."""
+    try:
+        request = EscalateRequest(actor={"id": actor, "role": role}, reason=reason, to_level=to_level)
+    except ValidationError as exc:
+        raise CliError(validation_message(exc)) from exc
+    gate = asyncio.Semaphore(concurrency)
+    done = 0
+
+    async def one(row: dict[str, Any]) -> dict[str, Any]:
+        nonlocal done
+        result: dict[str, Any] = {"request_id": row["request_id"], "ticket": row.get("ticket"),
+                                  "workflow_id": row["workflow_id"], "ok": True, "error": None}
+        async with gate:
+            try:
+                await client.get_workflow_handle(row["workflow_id"]).signal("escalate", request)
+            except RPCError as exc:
+                result.update(ok=False, error=(exc.message or str(exc)).splitlines()[0])
+        done += 1
+        if on_progress:
+            on_progress(done, len(rows))
+        return result
+
+    return list(await asyncio.gather(*(one(row) for row in rows)))
+
+
+def confirm_bulk(rows: list[dict[str, Any]], args: argparse.Namespace) -> bool:
+    """Ask before escalating; --yes skips. Without a terminal to ask on, refuse rather than guess."""
+    if args.yes:
+        return True
+    shown = ", ".join(r.get("ticket") or r["request_id"] for r in rows[:10])
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    target = f"to level {args.to_level}" if args.to_level is not None else "one level up"
+    if not sys.stdin.isatty():
+        raise CliError(f"{len(rows)} requests match ({shown}{more}); add --yes to escalate them {target}")
+    sys.stderr.write(f"{len(rows)} requests match: {shown}{more}\nescalate them {target} as "
+                     f"{args.role}:{args.actor}? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def bulk_text(d: dict[str, Any]) -> str:
+    lines = [f"escalated {d['escalated']} of {d['matched']} requests"]
+    lines += [f"  failed {r['ticket'] or r['request_id']}: {r['error']}" for r in d["results"] if not r["ok"]]
+    return "\n".join(lines)
+
+
+def report_window(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    """--from/--to as dates (whole days in Asia/Shanghai, --to inclusive) or ISO times with an offset."""
+    from reports.kpi import REPORT_TZ
+
+    def parse(value: str, flag: str, inclusive_end: bool) -> datetime:
+        try:
+            if len(value) == 10:
+                day = datetime.fromisoformat(value).replace(tzinfo=REPORT_TZ)
+                return day + timedelta(days=1) if inclusive_end else day
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise CliError(f"{flag}: {value!r} is not a date (YYYY-MM-DD) or an ISO time") from exc
+        if moment.tzinfo is None:
+            raise CliError(f"{flag}: give a time zone offset, e.g. 2026-09-30T17:00+08:00, or a plain date")
+        return moment
+
+    start, end = parse(args.date_from, "--from", False), parse(args.date_to, "--to", True)
+    if end <= start:
+        raise CliError("--to: the period ends before it starts")
+    return start, end
+
+
+def run_report(args: argparse.Namespace) -> None:
+    from archive.store import Archive
+    from reports import kpi
+
+    start, end = report_window(args)
+    if args.policy:
+        get_pack(args.policy)  # unknown policy: one-line error
+    store = Archive()
+    rows = store.rows_between(start, end, policy_id=args.policy)
+    thresholds: dict[str, int] = {}
+    for policy_id in {r["policy_id"] for r in rows}:
+        try:
+            thresholds[policy_id] = get_pack(policy_id).revisit.reopen_below
+        except PolicyError:
+            thresholds[policy_id] = kpi.DEFAULT_CSAT_THRESHOLD
+    breached = [r for r in rows if r.get("breached_clocks")]
+    show = progress_reporter(wants_progress(args), "reading breach events")
+    breaches: list[dict[str, Any]] = []
+    for i, row in enumerate(breached, 1):
+        breaches += [{"request_id": e["request_id"], "clock": e["detail"].get("clock"), "at": e["at"]}
+                     for e in store.audit_trail(row["request_id"]) if e["action"] == "sla_breach"]
+        show(i, len(breached))
+    figures = kpi.compute(rows, datetime.now(UTC), start=start, end=end, label=(args.date_from, args.date_to),
+                          policy_id=args.policy,
+                          csat_thresholds=thresholds, breaches=breaches)
+    if args.html:
+        from reports.html import write
+
+        try:
+            path = write(figures, args.html)
+        except OSError as exc:
+            raise CliError(f"--html: cannot write {args.html}: {exc.strerror}") from exc
+        if not args.json:
+            print(f"wrote {path} ({figures['volume']['total']} requests)")
+    if args.json or not args.html:
+        emit(figures, args.json, kpi.render_text)
+
+
 def schemas() -> dict[str, Any]:
     """JSON Schema of the intake and of every signal, update and query, generated from the pydantic models."""
     return {
@@ -278,6 +407,27 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--due-within", type=int, metavar="MINUTES")
     ls.add_argument("--limit", type=int, default=200)
 
+    eb = cmd("escalate-bulk", "escalate every open request a filter matches (archive filters as in list)")
+    for flag in ("stage", "type", "priority", "policy", "owner"):
+        eb.add_argument(f"--{flag}")
+    eb.add_argument("--level", type=int, help="escalation level at least")
+    eb.add_argument("--overdue", action="store_true")
+    eb.add_argument("--due-within", type=int, metavar="MINUTES")
+    eb.add_argument("--limit", type=int, default=1000)
+    eb.add_argument("--actor", required=True)
+    eb.add_argument("--role", default="supervisor")
+    eb.add_argument("--reason", required=True)
+    eb.add_argument("--to-level", type=int)
+    eb.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    eb.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
+
+    rp = cmd("report", "KPI report from the archive (SEEDS §9)")
+    rp.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="YYYY-MM-DD (Asia/Shanghai)")
+    rp.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="YYYY-MM-DD, inclusive")
+    rp.add_argument("--policy")
+    rp.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with charts")
+    rp.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
+
     sh = cmd("show", "archive row and full audit trail")
     sh.add_argument("request_id")
 
@@ -295,6 +445,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def run_temporal(args: argparse.Namespace) -> None:
+    rows: list[dict[str, Any]] = []
+    if args.command == "escalate-bulk":  # archive and confirmation first: no server needed to say "no match"
+        rows = [r for r in list_rows(args) if r["stage"] != "completed"]
+        if not rows:
+            emit({"matched": 0, "escalated": 0, "results": []}, args.json, lambda _: "no open requests match")
+            return
+        if not confirm_bulk(rows, args):
+            raise CliError("cancelled: nothing escalated")
     try:
         client = await temporal_env.connect()
     except RuntimeError as exc:
@@ -305,6 +463,14 @@ async def run_temporal(args: argparse.Namespace) -> None:
         _, result = await submit(client, intake, wait_for_ticket=not args.no_wait)
         emit(result.model_dump(mode="json") if result else {"workflow_id": workflow_id_for(intake.request_id)},
              args.json, status_text if result else None)
+        return
+    if args.command == "escalate-bulk":
+        results = await bulk_escalate(client, rows, args.actor, args.reason, role=args.role, to_level=args.to_level,
+                                      on_progress=progress_reporter(wants_progress(args), "escalating"))
+        summary = {"matched": len(results), "escalated": sum(r["ok"] for r in results), "results": results}
+        emit(summary, args.json, bulk_text)
+        if summary["escalated"] < summary["matched"]:
+            raise CliError(f"{summary['matched'] - summary['escalated']} of {summary['matched']} signals failed")
         return
     handle = client.get_workflow_handle(workflow_id_for(args.request_id))
     if args.command == "status":
@@ -348,6 +514,8 @@ def run_local(args: argparse.Namespace) -> None:
                  f"{e['seq']:>3} {e['at']} {e['actor_role']}:{e['actor_id']} {e['action']}"
                  f"{' REJECTED' if e['rejected'] else ''} {json.dumps(e['detail'], ensure_ascii=False)}"
                  for e in d["audit"]))
+    elif args.command == "report":
+        run_report(args)
     elif args.command == "schema":
         emit(schemas(), True)
     elif args.command == "sla":
@@ -388,7 +556,7 @@ def run_policy(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        if args.command in ("list", "show", "schema", "sla", "policy"):
+        if args.command in ("list", "show", "schema", "sla", "policy", "report"):
             run_local(args)
         else:
             asyncio.run(run_temporal(args))

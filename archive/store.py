@@ -255,6 +255,15 @@ class Archive:
             rows = session.exec(select(RequestRow).where(*where).order_by(*order).limit(limit)).all()
             return [_public(row) for row in rows]
 
+    def rows_between(self, start: datetime, end: datetime, policy_id: str | None = None) -> list[dict[str, Any]]:
+        """Projection rows of the requests accepted in [start, end), acceptance order (for KPI reports)."""
+        where = [col(RequestRow.accepted_at) >= start, col(RequestRow.accepted_at) < end]
+        if policy_id is not None:
+            where.append(RequestRow.policy_id == policy_id)
+        with Session(self.engine) as session:
+            rows = session.exec(select(RequestRow).where(*where).order_by(col(RequestRow.accepted_at))).all()
+            return [_public(row) for row in rows]
+
     def audit_trail(self, request_id: str) -> list[dict[str, Any]]:
         with Session(self.engine) as session:
             rows = session.exec(select(AuditRow).where(AuditRow.request_id == request_id).order_by(col(AuditRow.seq)))
