@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import temporal_env
@@ -229,7 +228,7 @@ async def main() -> int:
     print(f"policy packs: {', '.join(sorted(p.key for p in load_all().values()))}")
     print("starting the embedded Temporal time-skipping server and the kefu worker …", flush=True)
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_env.test_server(),
-                                                        data_converter=pydantic_data_converter)
+                                                        data_converter=temporal_env.data_converter())
     rows: list[tuple[Sample, RequestStatus]] = []
     async with env:
         await temporal_env.register_search_attributes(env.client)

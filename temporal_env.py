@@ -1,11 +1,13 @@
 """Connecting to Temporal and running the embedded servers shipped on PyPI (nothing is downloaded).
 
 TEMPORAL_ADDRESS points everything at an existing server (default: the embedded dev server on localhost:7233);
-TEMPORAL_NAMESPACE picks the namespace (default "default").
+TEMPORAL_NAMESPACE picks the namespace (default "default"). KEFU_CODEC_KEYS / KEFU_CODEC_KEY_FILE turn payload
+encryption on (codec.py, docs/security.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -16,8 +18,10 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.service import RPCError, RPCStatusCode
 
+from codec import codec_from_env
 from models import search
 
 TASK_QUEUE = os.environ.get("KEFU_TASK_QUEUE", "kefu-requests")
@@ -48,9 +52,19 @@ def test_server() -> str:
     return _binary("temporal-test-server")
 
 
+def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
+    """The pydantic data converter, with AES-256-GCM payload encryption when keys are configured (or a codec is
+    given). With encryption on, failure messages and stack traces are encoded too: they may quote customer text."""
+    codec = codec or codec_from_env()
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+
+
 async def connect(address: str | None = None) -> Client:
     return await Client.connect(address or temporal_address(), namespace=namespace(),
-                                data_converter=pydantic_data_converter)
+                                data_converter=data_converter())
 
 
 def search_attribute_flags() -> list[str]:

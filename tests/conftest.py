@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -24,7 +23,7 @@ pytest_plugins = ["tests.conftest_archive"]
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_env.test_server(), data_converter=pydantic_data_converter)
+        test_server_existing_path=temporal_env.test_server(), data_converter=temporal_env.data_converter())
     await temporal_env.register_search_attributes(env.client)
     yield env
     await env.shutdown()

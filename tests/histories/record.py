@@ -1,0 +1,147 @@
+"""Record the workflow histories the determinism gate replays (tests/workflow/test_replay.py).
+
+    .venv/bin/python -m tests.histories.record            # rewrite every tests/histories/*.json
+    .venv/bin/python -m tests.histories.record reopen     # only the named scenarios
+
+Each scenario drives one representative request through the real worker on a fresh time-skipping server, then
+writes `handle.fetch_history()` as JSON. Re-record only on purpose: the committed files are the histories of runs
+that are already in production, and the current code must keep replaying them (docs/determinism.md).
+The scenarios are also driven, with encryption on, by tests/workflow/test_encryption.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+import temporal_env
+from archive.store import Archive
+from starter import submit, wait_for_status
+from tests.workflow.helpers import act, confirm, escalate, intake, survey
+from worker import build_worker
+
+HERE = Path(__file__).parent
+TASK_QUEUE = "kefu-record"
+
+Scenario = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]
+
+
+async def happy_path(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    await env.sleep(timedelta(minutes=4))
+    await act(handle, "respond", message="您好，感谢您的咨询，我这边处理")
+    await act(handle, "note", text="已核对账单", customer_visible=True, eta="今天")
+    await act(handle, "resolve", summary="账单明细已通过短信发送")
+    await confirm(handle)
+    await survey(env, handle, score=96, nps=9)
+
+
+async def breach_escalation(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """First response breaches, the ladder climbs to the team lead, then on ack timeout to the supervisor, who
+    acknowledges; the case then finishes normally."""
+    await env.sleep(timedelta(minutes=11))
+    await wait_for_status(handle, lambda s: s.clocks["first_response"].breached)
+    await env.sleep(timedelta(minutes=31))
+    await wait_for_status(handle, lambda s: s.escalation_level == 2)
+    await act(handle, "acknowledge", actor="sup-chen", role="supervisor", comment="on it")
+    await act(handle, "respond", actor="agent-zhao", message="您好，抱歉久等")
+    await act(handle, "resolve", actor="agent-zhao", summary="已处理")
+    await confirm(handle)
+    await survey(env, handle, score=95)
+
+
+async def reopen(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """A dissatisfied revisit reopens the case (二次服务); the second round satisfies."""
+    await act(handle, "respond", message="您好")
+    await act(handle, "resolve", summary="第1次处理")
+    await confirm(handle)
+    await survey(env, handle, score=40, resolved=False)
+    await wait_for_status(handle, lambda s: s.reopen_count == 1 and s.stage == "handling")
+    await act(handle, "resolve", summary="第2次处理")
+    await confirm(handle)
+    await survey(env, handle, score=95)
+
+
+async def rejection_extension(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """Waiting on the customer, an extension with a customer notice, a refused escalation signal, reclassification,
+    and the customer rejecting the first result."""
+    await act(handle, "respond", message="您好")
+    await act(handle, "ask_customer", question="请提供账单月份")
+    await env.sleep(timedelta(hours=2))
+    await act(handle, "customer_reply", actor="C-1001", role="customer", text="十月")
+    await act(handle, "extend", by="24h", reason="需要第三方核实", customer_notice="已电话告知客户并获理解")
+    await act(handle, "reclassify", priority="complex", reason="需要网络部和计费部协同")
+    await escalate(handle, "agent-li", "agent", "please")  # refused: recorded as rejected
+    await act(handle, "transfer", department="finance", reason="refund")
+    await act(handle, "resolve", summary="first try")
+    await confirm(handle, accepted=False)
+    await wait_for_status(handle, lambda s: s.stage == "handling")
+    await act(handle, "resolve", summary="second try")
+    await confirm(handle)
+    await survey(env, handle, score=95)
+
+
+SCENARIOS: dict[str, tuple[dict[str, Any], Scenario]] = {
+    "happy_path": ({}, happy_path),
+    "breach_escalation": ({"accepted_by": "agent-zhao"}, breach_escalation),
+    "reopen": ({}, reopen),
+    "rejection_extension": ({}, rejection_extension),
+}
+
+
+def request_id(name: str) -> str:
+    return f"replay-{name.replace('_', '-')}"
+
+
+def workflow_id(name: str) -> str:
+    """The workflow id a recorded history belongs to (the replayer is given the same one)."""
+    return f"kefu-sr-{request_id(name)}"
+
+
+async def drive(env: WorkflowEnvironment, client: Client, task_queue: str, name: str, rid: str | None = None,
+                **overrides: Any) -> WorkflowHandle:
+    """Run scenario `name` to completion through `client` (a worker must poll `task_queue`)."""
+    fields, scenario = SCENARIOS[name]
+    handle, st = await submit(client, intake(request_id=rid or request_id(name), **{**fields, **overrides}),
+                              task_queue=task_queue)
+    assert st is not None and st.ticket
+    await scenario(env, handle)
+    await handle.result()
+    return handle
+
+
+async def record(names: list[str]) -> None:
+    # recorded without encryption, whatever the environment says: the committed files stay readable
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_env.test_server(), data_converter=pydantic_data_converter)
+    try:
+        await temporal_env.register_search_attributes(env.client)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Archive(f"sqlite:///{tmp}/record.db")
+            async with build_worker(env.client, store, task_queue=TASK_QUEUE):
+                for name in names:
+                    handle = await drive(env, env.client, TASK_QUEUE, name)
+                    history = await handle.fetch_history()
+                    path = HERE / f"{name}.json"
+                    path.write_text(json.dumps(json.loads(history.to_json()), ensure_ascii=False, indent=1) + "\n",
+                                    encoding="utf-8")
+                    print(f"{path}: {len(history.events)} events, {path.stat().st_size // 1024} KiB")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    chosen = sys.argv[1:] or list(SCENARIOS)
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        sys.exit(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
+    asyncio.run(record(chosen))

@@ -1,0 +1,105 @@
+"""AES-256-GCM payload codec: round trip, key id in the metadata, rotation, tampering, key loading."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+import temporal_env
+from codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from_env, load_keys, parse_keys
+from models.intake import Customer
+
+K1, K2 = bytes(range(32)), bytes(range(32, 64))
+B1, B2 = base64.b64encode(K1).decode(), base64.b64encode(K2).decode()
+
+
+def plain(text: str = '{"name":"王小明","phone":"13812345678"}') -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=text.encode())
+
+
+async def test_round_trip_hides_the_data_and_names_the_key() -> None:
+    codec = EncryptionCodec([("k1", K1)])
+    [sealed] = await codec.encode([plain()])
+    assert sealed.metadata["encoding"] == ENCODING and sealed.metadata[KEY_ID] == b"k1"
+    assert b"13812345678" not in sealed.data and "王小明".encode() not in sealed.data
+    assert await codec.decode([sealed]) == [plain()]
+
+
+async def test_same_payload_encrypts_differently_each_time() -> None:
+    codec = EncryptionCodec([("k1", K1)])
+    first, second = await codec.encode([plain(), plain()])
+    assert first.data != second.data  # random nonce
+
+
+async def test_rotation_first_key_encrypts_all_keys_decrypt() -> None:
+    old = EncryptionCodec([("k1", K1)])
+    [before] = await old.encode([plain("old")])
+    rotated = codec_from_env({"KEFU_CODEC_KEYS": f"k2:{B2},k1:{B1}"})
+    assert rotated is not None and rotated.key_ids == ["k2", "k1"]
+    [after] = await rotated.encode([plain("new")])
+    assert after.metadata[KEY_ID] == b"k2"
+    assert await rotated.decode([before, after]) == [plain("old"), plain("new")]
+    with pytest.raises(CodecKeyError, match="k2"):
+        await old.decode([after])  # a retired-key-only reader cannot read new payloads
+
+
+async def test_unencrypted_payloads_pass_through_decode() -> None:
+    assert await EncryptionCodec([("k1", K1)]).decode([plain()]) == [plain()]
+
+
+async def test_tampered_ciphertext_or_key_id_is_refused() -> None:
+    codec = EncryptionCodec([("k1", K1), ("k2", K2)])
+    [sealed] = await codec.encode([plain()])
+    flipped = Payload(metadata=sealed.metadata, data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]))
+    with pytest.raises(InvalidTag):
+        await codec.decode([flipped])
+    relabeled = Payload(metadata={**sealed.metadata, KEY_ID: b"k2"}, data=sealed.data)
+    with pytest.raises(InvalidTag):
+        await codec.decode([relabeled])
+
+
+def test_key_loading_from_env_and_file(tmp_path: Path) -> None:
+    assert codec_from_env({}) is None  # encryption off without keys
+    key_file = tmp_path / "codec.keys"
+    key_file.write_text(f"# kefu codec keys\nk2:{B2}\n\nk1:{B1}  # retired 2026-10\n", encoding="utf-8")
+    assert load_keys({"KEFU_CODEC_KEY_FILE": str(key_file)}) == [("k2", K2), ("k1", K1)]
+    both = load_keys({"KEFU_CODEC_KEYS": f"k3:{base64.b64encode(bytes(32)).decode()}",
+                      "KEFU_CODEC_KEY_FILE": str(key_file)})
+    assert [key_id for key_id, _ in both] == ["k3", "k2", "k1"]
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("k1", "expected id:base64key"),
+    ("k1:not-base64!", "not valid base64"),
+    (f"k1:{base64.b64encode(bytes(16)).decode()}", "AES-256 needs 32"),
+    (f"k1:{B1},k1:{B2}", "appears twice"),
+    (f":{B1}", "non-empty"),
+])
+def test_bad_keys_are_refused(text: str, words: str) -> None:
+    with pytest.raises(CodecKeyError, match=words):
+        EncryptionCodec(parse_keys(text))
+
+
+def test_data_converter_is_plain_without_keys_and_encrypts_with_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEFU_CODEC_KEYS", raising=False)
+    monkeypatch.delenv("KEFU_CODEC_KEY_FILE", raising=False)
+    assert temporal_env.data_converter() is pydantic_data_converter
+    monkeypatch.setenv("KEFU_CODEC_KEYS", f"k1:{B1}")
+    converter = temporal_env.data_converter()
+    assert isinstance(converter.payload_codec, EncryptionCodec)
+    assert dataclasses.replace(converter, payload_codec=None).payload_converter_class \
+        is pydantic_data_converter.payload_converter_class
+
+
+async def test_data_converter_round_trips_a_pydantic_model() -> None:
+    converter = temporal_env.data_converter(EncryptionCodec([("k1", K1)]))
+    customer = Customer(id="C-1", name="李雷", phone="13900001111")
+    [payload] = await converter.encode([customer])
+    assert payload.metadata["encoding"] == ENCODING and b"13900001111" not in payload.data
+    assert await converter.decode([payload], [Customer]) == [customer]

@@ -1,0 +1,53 @@
+"""Determinism gate: the committed histories of real runs (tests/histories/*.json, recorded by
+tests/histories/record.py) must replay against the current workflow code. A change that would break running
+workflows fails here; see docs/determinism.md for how to make such a change safely (workflow.patched)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.workflow import NondeterminismError
+
+import temporal_env
+from models.intake import Intake
+from tests.histories.record import SCENARIOS, workflow_id
+from workflows.service_request import ServiceRequestWorkflow
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+
+
+def load(name: str) -> WorkflowHistory:
+    return WorkflowHistory.from_json(workflow_id(name), (HISTORIES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def test_every_scenario_has_a_committed_history() -> None:
+    assert sorted(p.stem for p in HISTORIES.glob("*.json")) == sorted(SCENARIOS)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_history_replays_with_the_current_code(name: str) -> None:
+    history = load(name)
+    assert history.events[-1].event_type == 2, "recorded runs are complete"  # WORKFLOW_EXECUTION_COMPLETED
+    replayer = Replayer(workflows=[ServiceRequestWorkflow], data_converter=temporal_env.data_converter())
+    result = await replayer.replay_workflow(history)  # raises on any nondeterminism
+    assert result.replay_failure is None
+
+
+@workflow.defn(name="ServiceRequestWorkflow")
+class ReorderedWorkflow:
+    """A 'refactor' that sleeps before loading the policy: the commands no longer match the history."""
+
+    @workflow.run
+    async def run(self, intake: Intake) -> None:
+        await workflow.sleep(1)
+
+
+async def test_the_gate_catches_a_nondeterministic_change() -> None:
+    replayer = Replayer(workflows=[ReorderedWorkflow], data_converter=temporal_env.data_converter(),
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load("happy_path"))
