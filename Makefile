@@ -33,13 +33,13 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)  ## benchmarks: deadline computation cost, breach lateness on the dev server
+bench: $(STAMP)  ## benchmarks: deadline cost; throughput ratio, history size, latency, breach lateness, open requests
 	$(BIN)/python -m bench.calendar_bench
-	$(BIN)/python -m bench.breach_bench --requests 60
+	$(BIN)/python -m bench --json .data/bench.json
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.calendar_bench
-	$(BIN)/python -m bench.breach_bench --requests 10
+	$(BIN)/python -m bench --quick --json .data/bench-quick.json
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache
