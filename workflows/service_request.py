@@ -82,6 +82,7 @@ class ServiceRequestWorkflow:
         """Register the work order (000 §2.1, 002 §2.1.2) under the policy version pinned now."""
         s = self.s
         s.pack = await workflow.execute_local_activity("load_policy", s.intake.policy, result_type=PolicyPack,
+                                                       summary=f"load policy pack {s.intake.policy}",
                                                        **LOCAL)  # type: ignore[arg-type]
         if s.intake.channel not in s.pack.channels:
             raise ApplicationError(f"channel: {s.intake.channel} is not a channel of policy {s.pack.id}",
@@ -97,6 +98,7 @@ class ServiceRequestWorkflow:
             description=s.intake.description, amount=s.intake.amount,
             received_at=s.received_at, accepted_at=now)
         registered = await workflow.execute_local_activity("register_request", registration, result_type=Registered,
+                                                           summary=f"register work order {s.intake.request_id}",
                                                            **LOCAL)  # type: ignore[arg-type]
         s.ticket = registered.ticket
         s.enter("accepted", now)
@@ -432,6 +434,7 @@ class ServiceRequestWorkflow:
         new targets; the ladder takes the new roles."""
         s, old = self.s, self._pack()
         new = await workflow.execute_local_activity("load_policy", old.id, result_type=PolicyPack,
+                                                    summary=f"reload policy pack {old.id}",
                                                     **LOCAL)  # type: ignore[arg-type]
         now = workflow.now()
         if new.version == old.version or s.cls is None or s.cls.priority not in new.classes:
@@ -593,7 +596,9 @@ class ServiceRequestWorkflow:
             batch = s.take_batch(workflow.now())
             if batch is None:
                 return
-            await workflow.execute_local_activity("persist", batch, **LOCAL)  # type: ignore[arg-type]
+            summary = (f"archive {len(batch.events)} event(s), {len(batch.notices)} notice(s)"
+                       f"{', final record' if batch.final else ''} · stage {batch.projection.stage}")
+            await workflow.execute_local_activity("persist", batch, summary=summary, **LOCAL)  # type: ignore[arg-type]
 
     def _publish(self) -> None:
         """Keep the Web UI current: search attributes (never PII) and the run's current details."""

@@ -90,3 +90,17 @@ async def test_received_at_ahead_of_the_server_clock_is_clamped(ts_env: Workflow
         assert st.clocks["first_response"].started_at <= st.timeline["classified"] < ahead
         responded = await act(handle, "respond", message="您好")
     assert responded.clocks["first_response"].stopped_at is not None
+
+
+async def test_activities_and_timers_carry_readable_summaries(ts_env: WorkflowEnvironment, archive: Archive,
+                                                              task_queue: str) -> None:
+    """Operators read these in the Web UI's event history."""
+    async with running_worker(ts_env, archive, task_queue):
+        handle, _ = await start(ts_env.client, task_queue)
+        history = await handle.fetch_history()
+    payloads = ts_env.client.data_converter.payload_converter
+    summaries = [payloads.from_payload(e.user_metadata.summary, str) for e in history.events
+                 if e.HasField("user_metadata") and e.user_metadata.HasField("summary")]
+    assert any(s.startswith("register work order") for s in summaries)
+    assert any(s.startswith("archive ") for s in summaries)
+    assert any(s.startswith("first_response ") for s in summaries)  # the clock's timer
