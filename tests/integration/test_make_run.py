@@ -1,0 +1,73 @@
+"""`make run` as a newcomer runs it: worker.py --dev starts the dev server (and, with keys, the codec server the
+Web UI decodes through) and SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from codec import new_key_entry
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_line(proc: subprocess.Popen[str], text: str, seconds: float = 60) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} not printed; got: {''.join(lines)[-2000:]}")
+
+
+def test_run_with_keys_wires_the_web_ui_to_the_codec_server(tmp_path: Path) -> None:
+    port, ui_port, codec_port = free_port(), free_port(), free_port()
+    env = {**os.environ, "KEFU_CODEC_KEYS": new_key_entry("k1"), "KEFU_DATA_DIR": str(tmp_path / "data"),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "worker.py", "--dev", "--port", str(port), "--ui-port", str(ui_port),
+                             "--codec-port", str(codec_port)], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        lines = wait_for_line(proc, "worker polling")
+        assert any(f"decodes through http://127.0.0.1:{codec_port}" in line for line in lines)
+        with urllib.request.urlopen(f"http://localhost:{ui_port}/", timeout=10) as page:
+            assert page.status == 200  # the Web UI
+        plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+                 "data": base64.b64encode(b'"hello"').decode()}
+        request = urllib.request.Request(f"http://127.0.0.1:{codec_port}/decode", method="POST",
+                                         data=json.dumps({"payloads": [plain]}).encode(),
+                                         headers={"Content-Type": "application/json",
+                                                  "Origin": f"http://localhost:{ui_port}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.headers["Access-Control-Allow-Origin"] == f"http://localhost:{ui_port}"
+            assert json.load(answer)["payloads"][0]["data"] == plain["data"]  # unencrypted passes through
+        server_args = subprocess.run(["pgrep", "-af", f"start-dev --port {port} "], capture_output=True,
+                                     text=True).stdout
+        assert f"--ui-codec-endpoint http://127.0.0.1:{codec_port}" in server_args
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    time.sleep(1)
+    assert subprocess.run(["pgrep", "-f", f"start-dev --port {port} "]).returncode == 1, "dev server left behind"
