@@ -108,14 +108,35 @@ def parse_keys(text: str) -> list[tuple[str, bytes]]:
     return entries
 
 
+def default_key_file(environ: Mapping[str, str] | None = None) -> Path:
+    """Where `make run` keeps the key it creates on first start: .data/codec.key (KEFU_DATA_DIR)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("KEFU_DATA_DIR", ".data")) / "codec.key"
+
+
 def load_keys(environ: Mapping[str, str] | None = None) -> list[tuple[str, bytes]]:
-    """Keys from KEFU_CODEC_KEYS, then KEFU_CODEC_KEY_FILE (both may be set: the variable's first key encrypts)."""
+    """Keys from KEFU_CODEC_KEYS, then KEFU_CODEC_KEY_FILE (both may be set: the variable's first key encrypts).
+    With neither set, the key file `make run` created (.data/codec.key), so the CLI reads what the worker wrote."""
     env = os.environ if environ is None else environ
     entries = parse_keys(env.get("KEFU_CODEC_KEYS", ""))
     key_file = env.get("KEFU_CODEC_KEY_FILE", "").strip()
     if key_file:
         entries += parse_keys(Path(key_file).read_text(encoding="utf-8"))
+    elif not entries and default_key_file(env).is_file():
+        entries = parse_keys(default_key_file(env).read_text(encoding="utf-8"))
     return entries
+
+
+def ensure_default_key(environ: Mapping[str, str] | None = None) -> Path:
+    """Create .data/codec.key (owner-only) when it does not exist yet; returns its path."""
+    path = default_key_file(environ)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"# kefu payload key created by `make run`; keep it secret, keep it to read old runs\n"
+                     f"{new_key_entry('k1')}\n")
+    return path
 
 
 def codec_from_env(environ: Mapping[str, str] | None = None) -> EncryptionCodec | None:

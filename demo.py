@@ -8,6 +8,7 @@ in the table is the policy's own. `make run` starts the dev server with the Web 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,11 +17,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 import temporal_env
 from archive.store import Archive
+from codec import codec_from_env, new_key_entry
 from domain.policies import get_pack, load_all
 from logconfig import configure_logging
 from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
@@ -184,6 +188,20 @@ async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tu
     return await handle.result()
 
 
+async def pii_found(client: Client, workflow_ids: list[str], customers: list[dict[str, Any]]) -> int:
+    """Occurrences of the customers' names, phones and emails in the raw bytes of every history event and of each
+    run's description (search attributes, memo, summary, details). 0 when payloads are encrypted (SEEDS §10)."""
+    needles = [c[key].encode() for c in customers for key in ("name", "phone", "email")]
+    found = 0
+    for workflow_id in workflow_ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        described = await client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)))
+        blob = b"".join(event.SerializeToString() for event in history.events) + described.SerializeToString()
+        found += sum(blob.count(needle) for needle in needles)
+    return found
+
+
 def local(moment: datetime | None) -> str:
     return moment.astimezone(SHANGHAI).strftime("%m-%d %H:%M") if moment else "—"
 
@@ -226,30 +244,38 @@ async def main() -> int:
     db.unlink(missing_ok=True)
     archive = Archive(f"sqlite:///{db}")
     print(f"policy packs: {', '.join(sorted(p.key for p in load_all().values()))}")
+    if codec_from_env() is None:  # the demo's server is throw-away: so is its key
+        os.environ["KEFU_CODEC_KEYS"] = new_key_entry("demo")
+    print("payloads encrypted with AES-256-GCM (key ids: " + ", ".join(codec_from_env().key_ids) + ")")  # type: ignore[union-attr]
     print("starting the embedded Temporal time-skipping server and the kefu worker …", flush=True)
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_env.test_server(),
                                                         data_converter=temporal_env.data_converter())
     rows: list[tuple[Sample, RequestStatus]] = []
+    customers: list[dict[str, Any]] = []
     async with env:
         await temporal_env.register_search_attributes(env.client)
         async with build_worker(env.client, archive, task_queue=TASK_QUEUE):
             all_samples = samples()
             for n, sample in enumerate(all_samples, start=1):
-                intake = Intake.model_validate({"request_id": f"demo-{n:02d}", "customer": customer(n),
+                customers.append(customer(n))
+                intake = Intake.model_validate({"request_id": f"demo-{n:02d}", "customer": customers[-1],
                                                 **sample.intake})
                 handle, _ = await submit(env.client, intake, task_queue=TASK_QUEUE)
                 final = await drive(env, handle, sample.steps)
                 rows.append((sample, final))
                 print(f"[{n}/{len(all_samples)}] {final.ticket} {sample.title}: {final.stage} ({final.outcome})",
                       flush=True)
+            leaks = await pii_found(env.client, [st.workflow_id for _, st in rows], customers)
     print()
     print(table(rows))
     notices = archive.outbox()
     audits = sum(len(archive.audit_trail(st.request_id)) for _, st in rows)
     print(f"\n{len(rows)} requests, {audits} audit events and {len(notices)} notifications in {db}; "
           f"{time.monotonic() - began:.1f} s wall time.")
+    print(f"PII scan of {len(rows)} histories, search attributes and memo: {leaks} customer names, phones or "
+          f"emails found in clear.")
     print("Inspect one: .venv/bin/kefu show demo-03  (with DATABASE_URL=sqlite:///.data/demo.db)")
-    return 0
+    return 0 if leaks == 0 else 1
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from activities.archive import ArchiveActivities
 from activities.notify import Notifier
 from activities.policy import load_policy
 from archive.store import Archive
-from codec import codec_from_env
+from codec import codec_from_env, ensure_default_key
 from codec_server import serve as serve_codec
 from domain.policies import PolicyError, load_all
 from logconfig import configure_logging, get_logger
@@ -101,10 +101,13 @@ async def connect_when_ready(address: str, attempts: int = 100) -> Client:
 
 
 def start_codec_server(port: int, ui_port: int, stack: contextlib.AsyncExitStack) -> str | None:
-    """With keys configured, the codec server that lets the Web UI show decrypted payloads (SEEDS §10)."""
+    """The codec server that lets the Web UI show decrypted payloads (SEEDS §10); creates .data/codec.key when no
+    key is configured."""
     codec = codec_from_env()
+    if codec is None:  # encrypted by default: the first `make run` creates a key (000 §6.1 AES-256 at rest)
+        print(f"created payload key {ensure_default_key()}", flush=True)
+        codec = codec_from_env()
     if codec is None:
-        print("payloads are not encrypted: set KEFU_CODEC_KEYS (python codec.py genkey) to encrypt them", flush=True)
         return None
     server, _ = serve_codec(codec, "127.0.0.1", port, origin=f"http://localhost:{ui_port}")
     stack.callback(server.server_close)
