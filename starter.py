@@ -12,6 +12,8 @@
     kefu schema                              JSON Schema of every message, for other SDKs
     kefu sla POLICY CLASS [--start T]        explain deadlines without starting anything
     kefu policy list|show ID|check FILE      policy packs
+    kefu db upgrade|downgrade REV|current    archive schema migrations (Alembic; production's only schema path)
+    kefu doctor [--require-encryption]       health checks, one line each; exit 0 healthy, 2 otherwise
 Every command takes --json. Errors are one line on stderr with exit code 2.
 """
 
@@ -441,7 +443,52 @@ def parser() -> argparse.ArgumentParser:
     pol = cmd("policy", "policy packs")
     pol.add_argument("action", choices=["list", "show", "check"])
     pol.add_argument("target", nargs="?")
+
+    db = cmd("db", "archive schema migrations (DATABASE_URL): upgrade, downgrade REV, current, history")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current", "history"])
+    db.add_argument("revision", nargs="?", help="upgrade: target (default head); downgrade: target (required, "
+                    "e.g. -1 or base)")
+
+    dr = cmd("doctor", "check the Temporal connection, namespace, search attributes, schema version, codec keys")
+    dr.add_argument("--require-encryption", action="store_true", help="fail when no payload keys are configured")
     return p
+
+
+def run_db(args: argparse.Namespace) -> None:
+    """`kefu db ...`: Alembic migrations of the archive (archive/migrate.py); production's only way to change the
+    schema (create_schema's create_all is for tests and the demo)."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from archive import migrate
+
+    try:
+        if args.action == "upgrade":
+            rev = migrate.upgrade(revision=args.revision or "head")
+            emit({"current": rev, "head": migrate.head()}, args.json, lambda d: f"{d['current']} (head {d['head']})")
+        elif args.action == "downgrade":
+            if not args.revision:
+                raise CliError("downgrade: give the target revision (e.g. -1, or base to remove every table)")
+            rev = migrate.downgrade(args.revision)
+            emit({"current": rev, "head": migrate.head()}, args.json,
+                 lambda d: f"{d['current'] or 'none'} (head {d['head']})")
+        elif args.action == "current":
+            emit({"current": migrate.current(), "head": migrate.head()}, args.json,
+                 lambda d: f"{d['current'] or 'none'} (head {d['head']})")
+        else:
+            emit(migrate.history(), args.json, "\n".join)
+    except CommandError as exc:
+        raise CliError(str(exc).splitlines()[0]) from exc
+    except SQLAlchemyError as exc:
+        raise CliError(f"database: {str(exc).splitlines()[0]}") from exc
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    import doctor
+
+    checks = asyncio.run(doctor.run_checks(require_encryption=args.require_encryption))
+    emit([c._asdict() for c in checks], args.json, lambda _: doctor.render(checks))
+    return 0 if doctor.healthy(checks) else 2
 
 
 async def run_temporal(args: argparse.Namespace) -> None:
@@ -556,7 +603,11 @@ def run_policy(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        if args.command in ("list", "show", "schema", "sla", "policy", "report"):
+        if args.command == "doctor":
+            return run_doctor(args)
+        if args.command == "db":
+            run_db(args)
+        elif args.command in ("list", "show", "schema", "sla", "policy", "report"):
             run_local(args)
         else:
             asyncio.run(run_temporal(args))

@@ -1,8 +1,10 @@
 """Connecting to Temporal and running the embedded servers shipped on PyPI (nothing is downloaded).
 
 TEMPORAL_ADDRESS points everything at an existing server (default: the embedded dev server on localhost:7233);
-TEMPORAL_NAMESPACE picks the namespace (default "default"). KEFU_CODEC_KEYS / KEFU_CODEC_KEY_FILE turn payload
-encryption on (codec.py, docs/security.md).
+TEMPORAL_NAMESPACE picks the namespace (default "default"). TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY (client certificate
+and key, mTLS) and TEMPORAL_TLS_CA (server CA) are PEM file paths that turn TLS on (TEMPORAL_TLS=true turns it on
+with the system CAs, TEMPORAL_TLS_SERVER_NAME overrides the name checked); docs/deployment.md.
+KEFU_CODEC_KEYS / KEFU_CODEC_KEY_FILE turn payload encryption on (codec.py, docs/security.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -19,7 +22,8 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from codec import codec_from_env
 from models import search
@@ -62,9 +66,34 @@ def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
                                failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
-async def connect(address: str | None = None) -> Client:
+def _pem(variable: str, environ: Mapping[str, str]) -> bytes | None:
+    path = environ.get(variable, "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise RuntimeError(f"{variable}={path}: cannot read ({exc.strerror})") from exc
+
+
+def tls_config(environ: Mapping[str, str] | None = None) -> TLSConfig | bool:
+    """TLS settings from TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA (PEM file paths),
+    TEMPORAL_TLS_SERVER_NAME and TEMPORAL_TLS; False (plain connection, the dev server) when none is set."""
+    env = os.environ if environ is None else environ
+    cert, key, ca = (_pem(name, env) for name in ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA"))
+    server_name = env.get("TEMPORAL_TLS_SERVER_NAME", "").strip() or None
+    if (cert is None) != (key is None):
+        raise RuntimeError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (client certificate and its key)")
+    if cert is None and ca is None and server_name is None:
+        return env.get("TEMPORAL_TLS", "").strip().lower() in ("1", "true", "yes", "on")
+    return TLSConfig(server_root_ca_cert=ca, client_cert=cert, client_private_key=key, domain=server_name)
+
+
+async def connect(address: str | None = None, runtime: Runtime | None = None) -> Client:
+    """A client for TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (TLS from the environment). runtime: the worker passes
+    the one with the Prometheus endpoint (metrics.runtime_from_env)."""
     return await Client.connect(address or temporal_address(), namespace=namespace(),
-                                data_converter=data_converter())
+                                data_converter=data_converter(), tls=tls_config(), runtime=runtime)
 
 
 def search_attribute_flags() -> list[str]:

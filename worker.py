@@ -19,8 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
+import metrics
 import temporal_env
 from activities.archive import ArchiveActivities
 from activities.notify import Notifier
@@ -91,13 +93,13 @@ async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | No
         log_file.close()
 
 
-async def connect_when_ready(address: str, attempts: int = 100) -> Client:
+async def connect_when_ready(address: str, runtime: Runtime | None = None, attempts: int = 100) -> Client:
     for _ in range(attempts):
         try:
-            return await temporal_env.connect(address)
+            return await temporal_env.connect(address, runtime=runtime)
         except RuntimeError:
             await asyncio.sleep(0.3)
-    return await temporal_env.connect(address)
+    return await temporal_env.connect(address, runtime=runtime)
 
 
 def start_codec_server(port: int, ui_port: int, stack: contextlib.AsyncExitStack) -> str | None:
@@ -124,7 +126,8 @@ async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, co
             endpoint = start_codec_server(codec_port, ui_port, stack)
             address = await stack.enter_async_context(dev_server(port, ui_port, codec_endpoint=endpoint))
             print(f"Temporal dev server on {address}; Web UI on http://localhost:{ui_port}", flush=True)
-        client = await connect_when_ready(address)
+        runtime = metrics.runtime_from_env()  # KEFU_METRICS_ADDRESS: SDK and kefu metrics for Prometheus
+        client = await connect_when_ready(address, runtime)
         added = await temporal_env.register_search_attributes(client)
         if added:
             log.info("search attributes registered", names=added)

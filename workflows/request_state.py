@@ -12,6 +12,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import metrics
     from domain.classify import Classified
     from domain.escalation import Ladder
     from domain.ledger import SlaClock
@@ -80,6 +81,8 @@ class RequestState:
         self.stage = stage
         self.sub_state = sub_state
         self.timeline.setdefault(stage, at)
+        metrics.stage_entered(stage, self.pack.id if self.pack else self.intake.policy,
+                              self.cls.request_type if self.cls else None)
 
     def touch_clock(self, name: str) -> None:
         """Tell the clock's watcher to re-read it (pause, resume, stop, extension, retarget)."""

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    import metrics
     from domain.classify import classify, reclassify
     from domain.escalation import Ladder
     from domain.ledger import ClockEvent, SlaClock
@@ -227,6 +228,7 @@ class ServiceRequestWorkflow:
                      cap=pack.revisit.reopen_cap)
             return False
         s.reopen_count += 1
+        metrics.reopen(*self._labels())
         s.record(now, SYSTEM.id, "system", "reopened", score=answer.score, resolved=answer.resolved,
                  reopen_count=s.reopen_count)
         self._escalate(s.ladder.level + 1, "revisit", f"dissatisfied revisit (score {answer.score})",  # type: ignore[union-attr]
@@ -322,6 +324,8 @@ class ServiceRequestWorkflow:
         s = self.s
         s.clocks["first_response"].stop(now)
         s.touch_clock("first_response")
+        if s.received_at:
+            metrics.first_response(now - s.received_at, *self._labels())  # 001 §5.1: from first contact
         s.first_response_at = now
         s.owner = s.owner or actor.id
         if s.cls and s.cls.request_type == "complaint" and s.complaint_owner is None:
@@ -417,6 +421,8 @@ class ServiceRequestWorkflow:
         s.touch_clock("handling")
         s.summary, s.root_cause = summary, root_cause
         s.resolved_at, s.resolved_by = now, actor.id
+        if s.accepted_at:
+            metrics.resolution(now - s.accepted_at, *self._labels())
         s.enter("resolved", now, "pending_check" if s.cls and s.cls.requires_check else "")
         s.record(now, actor.id, actor.role, "resolve", summary=summary, root_cause=root_cause, decision=decision)
 
@@ -564,6 +570,7 @@ class ServiceRequestWorkflow:
                      deadline=deadline)
         else:  # breach: recorded, attributed to the handler (000 §5.5), and the ladder climbs
             clock.mark_breached(now)
+            metrics.breach(clock.name, *self._labels())
             attributed = s.owner or "unassigned"
             s.record(now, SYSTEM.id, "system", "sla_breach", clock=clock.name, deadline=deadline,
                      attributed_to=attributed)
@@ -582,6 +589,7 @@ class ServiceRequestWorkflow:
                          level=s.ladder.level)  # type: ignore[union-attr]
             return
         s.touch_ladder()
+        metrics.escalation(step.level, trigger, *self._labels())
         seq = s.record(now, actor.id, actor.role, "escalate", level=step.level, role=step.role, trigger=trigger,
                        reason=reason, attributed_to=attributed_to)
         s.notify(seq, "escalation", "escalation", step.role, level=step.level, title=step.title, reason=reason,
@@ -623,6 +631,11 @@ class ServiceRequestWorkflow:
         s = self.s
         return Situation(stage=s.stage, sub_state=s.sub_state, owner=s.owner, responded=s.first_response_at is not None,
                          resolved_by=s.resolved_by, escalation_role=s.ladder.current.role if s.ladder else "")
+
+    def _labels(self) -> tuple[str | None, str | None]:
+        """Metric labels: policy and request type (never customer data)."""
+        s = self.s
+        return (s.pack.id if s.pack else s.intake.policy, s.cls.request_type if s.cls else None)
 
     def _pack(self) -> PolicyPack:
         if self.s.pack is None:

@@ -1,0 +1,124 @@
+"""Archive migrations (issue 9): `kefu db upgrade` creates exactly archive/tables.py's schema, on SQLite and on the
+local PostgreSQL, and `kefu db downgrade base` removes it again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData, create_engine, inspect, pool
+
+from archive import migrate
+from archive.store import TABLES, Archive, database_url
+
+pytestmark = pytest.mark.integration
+OWN = {table.name for table in TABLES}
+
+
+def _metadata() -> MetaData:
+    md = MetaData()
+    for table in TABLES:
+        table.to_metadata(md)
+    return md
+
+
+def _diff(url: str) -> list[object]:
+    engine = create_engine(database_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+            return compare_metadata(ctx, _metadata())
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(database_url(url), poolclass=pool.NullPool)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+def test_head_is_the_initial_revision() -> None:
+    assert migrate.head() == "0001"
+    assert migrate.history() == ["0001: initial archive schema: requests, audit_events, outbox, archive_records "
+                                 "(archive/tables.py as of issue 9)"]
+
+
+def test_upgrade_creates_exactly_the_model_tables_then_downgrade_removes_them(db_url: str) -> None:
+    assert migrate.current(db_url) is None
+    assert migrate.upgrade(db_url) == migrate.head()
+    assert _tables(db_url) == OWN | {"alembic_version"}
+    assert _diff(db_url) == [], "autogenerate finds differences between the migrations and archive/tables.py"
+    assert migrate.upgrade(db_url) == migrate.head()  # idempotent
+    assert migrate.downgrade("base", db_url) is None
+    assert _tables(db_url) == {"alembic_version"}
+    assert migrate.upgrade(db_url) == "0001"  # and up again
+    assert _diff(db_url) == []
+
+
+def test_migrated_archive_works(db_url: str) -> None:
+    """The store's idempotent writes (ON CONFLICT on the unique constraints) work against the migrated schema."""
+    from tests.integration.test_archive import registration
+
+    migrate.upgrade(db_url)
+    store = Archive(db_url)
+    try:
+        first = store.register(registration("mig-1"))
+        again = store.register(registration("mig-1"))
+        assert first.created and not again.created and first.ticket == again.ticket
+    finally:
+        store.close()
+
+
+def test_create_all_matches_migrations(sqlite_url: str) -> None:
+    """create_schema (tests, demo) and the migrations agree: a create_all database shows no diff either."""
+    Archive(sqlite_url).create_schema()
+    assert _diff(sqlite_url) == []
+
+
+def test_sqlite_keeps_ticket_numbers_unique(sqlite_url: str) -> None:
+    migrate.upgrade(sqlite_url)
+    engine = create_engine(sqlite_url)
+    with engine.connect() as conn:
+        ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'requests'").scalar()
+    engine.dispose()
+    assert "AUTOINCREMENT" in ddl
+
+
+def test_kefu_db_commands(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`kefu db upgrade | current | downgrade` through the CLI, from another working directory."""
+    import starter
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.chdir(tmp_path)
+
+    def kefu(*args: str) -> tuple[int, str, str]:
+        code = starter.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = kefu("db", "current")
+    assert code == 0, err
+    assert out.strip() == "none (head 0001)"
+    code, out, err = kefu("db", "upgrade")
+    assert (code, out.strip()) == (0, "0001 (head 0001)"), err
+    assert kefu("db", "current")[1].startswith("0001")
+    assert json.loads(kefu("db", "current", "--json")[1]) == {"current": "0001", "head": "0001"}
+    code, out, err = kefu("db", "downgrade", "base")
+    assert code == 0, err
+    assert _tables(sqlite_url) == {"alembic_version"}
+    code, _, err = kefu("db", "downgrade")
+    assert code == 2 and err.startswith("kefu db: downgrade: give the target revision")
+    code, _, err = kefu("db", "upgrade", "nonsense")
+    assert code == 2 and err.startswith("kefu db:") and len(err.strip().splitlines()) == 1
