@@ -85,9 +85,10 @@ async def measure(client: Client, task_queue: str, policy: str, requests: int, a
     sample = random.Random(8).sample(handles, min(30, len(handles)))
     late = []
     for handle in sample:
-        st = await wait_for_status(handle, lambda s: s.clocks["first_response"].breached, timeout=5)
-        clock = st.clocks["first_response"]
-        if clock.breached_at:
+        st = await wait_for_status(handle, lambda s: "first_response" in s.clocks
+                                   and s.clocks["first_response"].breached, timeout=5)
+        clock = st.clocks.get("first_response")  # absent when the request's first task has not run yet
+        if clock and clock.breached_at:
             late.append((clock.breached_at - clock.deadline).total_seconds())
     return {"open_requests": requests, "start_per_s": round(start_rate, 1), "start_seconds": round(started_in, 1),
             "start_concurrency": concurrency, "first_response_target_s": target_s,
