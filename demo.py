@@ -8,6 +8,7 @@ in the table is the policy's own. `make run` starts the dev server with the Web 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -236,10 +237,16 @@ def table(rows: list[tuple[Sample, RequestStatus]]) -> str:
 
 
 async def main() -> int:
-    configure_logging(level="WARNING")
     began = time.monotonic()
     data = Path(".data")
     data.mkdir(exist_ok=True)
+    log_path = data / "demo.log"  # the worker's full log (INFO), scanned for PII at the end; the console gets warnings
+    configure_logging(level="INFO")
+    console = logging.getLogger().handlers[0]
+    console.setLevel(logging.WARNING)
+    log_file = logging.FileHandler(log_path, mode="w", encoding="utf-8")
+    log_file.setFormatter(console.formatter)
+    logging.getLogger().addHandler(log_file)
     db = data / "demo.db"
     db.unlink(missing_ok=True)
     archive = Archive(f"sqlite:///{db}")
@@ -266,14 +273,17 @@ async def main() -> int:
                 print(f"[{n}/{len(all_samples)}] {final.ticket} {sample.title}: {final.stage} ({final.outcome})",
                       flush=True)
             leaks = await pii_found(env.client, [st.workflow_id for _, st in rows], customers)
+    log_file.flush()
+    logged = log_path.read_bytes()
+    leaks += sum(logged.count(c[key].encode()) for c in customers for key in ("name", "phone", "email"))
     print()
     print(table(rows))
     notices = archive.outbox()
     audits = sum(len(archive.audit_trail(st.request_id)) for _, st in rows)
     print(f"\n{len(rows)} requests, {audits} audit events and {len(notices)} notifications in {db}; "
           f"{time.monotonic() - began:.1f} s wall time.")
-    print(f"PII scan of {len(rows)} histories, search attributes and memo: {leaks} customer names, phones or "
-          f"emails found in clear.")
+    print(f"PII scan of {len(rows)} histories, search attributes, memo and the worker log ({log_path}): {leaks} "
+          f"customer names, phones or emails found in clear.")
     print("Inspect one: .venv/bin/kefu show demo-03  (with DATABASE_URL=sqlite:///.data/demo.db)")
     return 0 if leaks == 0 else 1
 
