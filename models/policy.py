@@ -128,6 +128,14 @@ class ServiceClass(_Strict):
     rank: int = Field(default=0, description="higher handles first")
 
 
+class ChannelOverride(_Strict):
+    """Per-channel limits (001 Ch3: core, auxiliary and supplementary channels each have their own)."""
+
+    clocks: dict[ClockName, ClockSpec] = Field(min_length=1)
+    classes: list[str] | None = Field(default=None, description="only these service classes (default: all)")
+    source: str = ""
+
+
 class Condition(_Strict):
     """All given fields must hold for a rule to match."""
 
@@ -224,6 +232,7 @@ class PolicyPack(_Strict):
     closure: Closure
     revisit: Revisit
     languages: list[Literal["zh-CN", "en"]] = Field(default=["zh-CN", "en"])
+    channel_overrides: dict[Channel, ChannelOverride] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyPack:
@@ -240,11 +249,25 @@ class PolicyPack(_Strict):
             missing = {"first_response", "handling", "closure"} - set(cls.clocks)
             if missing:
                 raise ValueError(f"class {cls_name!r} lacks clocks {sorted(missing)}")
+        for channel, override in self.channel_overrides.items():
+            if channel not in self.channels:
+                raise ValueError(f"channel_overrides: {channel} is not one of the pack's channels")
+            for name in override.classes or []:
+                if name not in names:
+                    raise ValueError(f"channel_overrides.{channel}.classes: {name!r} is not one of {sorted(names)}")
         for grade in self.complaint_grades.values():
             if grade.start_level >= len(levels):
                 raise ValueError(f"complaint grade {grade.label!r} starts at level {grade.start_level}, "
                                  "beyond the ladder")
         return self
+
+    def clocks_for(self, service_class: str, channel: str) -> dict[str, ClockSpec]:
+        """The class's clocks, with the channel's overrides applied."""
+        clocks: dict[str, ClockSpec] = dict(self.classes[service_class].clocks)
+        override = self.channel_overrides.get(channel)  # type: ignore[call-overload]
+        if override and (override.classes is None or service_class in override.classes):
+            clocks.update(override.clocks)
+        return clocks
 
     @property
     def key(self) -> str:

@@ -113,7 +113,7 @@ class ServiceRequestWorkflow:
         s, pack, now = self.s, self._pack(), workflow.now()
         s.cls = classify(pack, s.intake)
         s.enter("classified", now)
-        for name, spec in pack.classes[s.cls.priority].clocks.items():
+        for name, spec in pack.clocks_for(s.cls.priority, s.intake.channel).items():
             if name != "revisit":  # the revisit clock starts at closure
                 # 001 §5.1: response time runs from the customer's first contact
                 start = s.received_at if name == "first_response" else now
@@ -199,7 +199,7 @@ class ServiceRequestWorkflow:
         await workflow.sleep(duration_seconds(pack.revisit.delay), summary="revisit delay")
         now = workflow.now()
         s.enter("revisit", now)
-        revisit_spec = pack.classes[s.cls.priority].clocks.get("revisit")  # type: ignore[union-attr]
+        revisit_spec = pack.clocks_for(s.cls.priority, s.intake.channel).get("revisit")  # type: ignore[union-attr]
         if revisit_spec:
             s.clocks["revisit"] = SlaClock.start("revisit", revisit_spec, pack.calendar, now)
             s.touch_clock("revisit")
@@ -255,7 +255,7 @@ class ServiceRequestWorkflow:
         s.confirmed = None
         for name in ("handling", "closure"):
             if new_round:
-                spec = pack.classes[s.cls.priority].clocks[name]  # type: ignore[union-attr]
+                spec = pack.clocks_for(s.cls.priority, s.intake.channel)[name]  # type: ignore[union-attr]
                 s.clocks[name] = SlaClock.start(name, spec, pack.calendar, now)
             else:
                 s.clocks[name].reopen(now)
@@ -382,7 +382,7 @@ class ServiceRequestWorkflow:
         s, pack = self.s, self._pack()
         before = s.cls
         s.cls = reclassify(pack, before, **changes)  # type: ignore[arg-type]
-        for name, spec in pack.classes[s.cls.priority].clocks.items():
+        for name, spec in pack.clocks_for(s.cls.priority, s.intake.channel).items():
             if name in s.clocks:
                 s.clocks[name].reclassify(spec, pack.calendar, now)
                 s.touch_clock(name)
@@ -449,7 +449,7 @@ class ServiceRequestWorkflow:
                      else f"class {s.cls.priority if s.cls else None} is gone from version {new.version}")
             return
         s.pack = new
-        for name, spec in new.classes[s.cls.priority].clocks.items():
+        for name, spec in new.clocks_for(s.cls.priority, s.intake.channel).items():
             if name in s.clocks:
                 s.clocks[name].reclassify(spec, new.calendar, now)
                 s.touch_clock(name)

@@ -239,3 +239,20 @@ def test_worker_refuses_to_start_with_an_invalid_pack(tmp_path: Path, monkeypatc
     monkeypatch.setenv("KEFU_POLICY_PATH", str(tmp_path))
     with pytest.raises(PolicyError, match=r"broken\.yaml: manual"):
         build_worker(None, Archive(f"sqlite:///{tmp_path / 'a.db'}"))  # type: ignore[arg-type]
+
+
+def test_channel_overrides_replace_a_class_clock_for_that_channel() -> None:
+    """001 Ch3: each channel tier has its own response limits."""
+    general = get_pack("general")
+    assert duration_seconds(general.clocks_for("normal", "chat")["first_response"].target) == 60
+    assert duration_seconds(general.clocks_for("normal", "branch")["first_response"].target) == 15 * 60
+    phone = general.clocks_for("normal", "phone")
+    assert phone == dict(general.classes["normal"].clocks)  # no override: the class's own clocks
+
+
+def test_channel_override_for_an_unknown_channel_or_class_is_refused(tmp_path: Path) -> None:
+    raw = yaml.safe_load((BUILTIN_DIR / "general.yaml").read_text(encoding="utf-8"))
+    raw["channel_overrides"] = {"chat": {"clocks": {"first_response": {"target": "1m"}}, "classes": ["gold"]}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"bad\.yaml: .*channel_overrides\.chat\.classes: 'gold'"):
+        load_pack(tmp_path / "bad.yaml")

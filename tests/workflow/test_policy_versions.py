@@ -72,3 +72,13 @@ async def test_closure_deadline_skips_holidays_and_counts_makeup_days(
     assert due > holidays[-1]  # 3 working days (002 §2.1.3) cannot end inside the holiday week
     local = closure.deadline.astimezone(SHANGHAI)
     assert (local.hour, local.minute) <= (18, 0) and (local.hour, local.minute) >= (9, 0)
+
+
+async def test_channel_override_sets_the_first_response_target(ts_env: WorkflowEnvironment, archive: Archive,
+                                                               task_queue: str) -> None:
+    """001 Ch3: online chat is a core channel with its own (shorter) response limit in the general pack."""
+    async with running_worker(ts_env, archive, task_queue):
+        _, chat = await start(ts_env.client, task_queue, policy="general", channel="chat")
+        _, phone = await start(ts_env.client, task_queue, policy="general", channel="phone")
+    assert chat.clocks["first_response"].target_seconds == 60
+    assert phone.clocks["first_response"].target_seconds == 5 * 60
