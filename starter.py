@@ -37,6 +37,7 @@ from temporalio.service import RPCError
 import temporal_env
 from domain.policies import PolicyError, get_pack, load_all, load_pack
 from models.actions import ACTION_KINDS, Act, Confirm, EscalateRequest, SurveyAnswer
+from models.errors import one_line
 from models.intake import Intake, workflow_id_for
 from models.status import RequestStatus
 from workflows.service_request import ServiceRequestWorkflow
@@ -47,10 +48,7 @@ class CliError(Exception):
 
 
 def validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "input"
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{field}: {first['msg'].removeprefix('Value error, ')}{more}"
+    return one_line(exc)
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from models.errors import one_line
 from models.policy import PolicyPack
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "policies"
@@ -20,10 +21,6 @@ BUILTIN_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 class PolicyError(ValueError):
     """A pack that cannot be used; the message names the file, the field and the problem in one line."""
-
-
-def _field_path(loc: tuple[object, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
 
 
 def load_pack(path: Path | str) -> PolicyPack:
@@ -39,10 +36,7 @@ def load_pack(path: Path | str) -> PolicyPack:
     try:
         return PolicyPack.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        message = first["msg"].removeprefix("Value error, ")
-        raise PolicyError(f"{path}: {_field_path(first['loc'])}: {message}{more}") from exc
+        raise PolicyError(f"{path}: {one_line(exc, where='(top level)')}") from exc
 
 
 def policy_dirs() -> list[Path]:

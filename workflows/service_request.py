@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.permissions import Situation, check_action
     from models import search
     from models.actions import Act, Actor, Confirm, EscalateRequest, SurveyAnswer
+    from models.errors import one_line
     from models.intake import Intake
     from models.policy import PolicyPack, duration_seconds
     from models.records import Registered, Registration
@@ -496,9 +497,8 @@ class ServiceRequestWorkflow:
         try:
             request = EscalateRequest.model_validate(payload)
         except ValidationError as exc:
-            first = exc.errors()[0]
             s.record(now, "unknown", "unknown", "escalate", rejected=True,
-                     reason=f"{'.'.join(map(str, first['loc'])) or 'payload'}: {first['msg']}")
+                     reason=one_line(exc, where="payload", count_more=False))
             return
         actor = request.actor
         reason = check_action("escalate", actor.id, actor.role, self._situation())
