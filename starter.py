@@ -35,29 +35,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 import temporal_env
+from cli_common import CliError, emit, validation_message
 from domain.policies import PolicyError, get_pack, load_all, load_pack
 from models.actions import ACTION_KINDS, Act, Confirm, EscalateRequest, SurveyAnswer
-from models.errors import one_line
 from models.intake import Intake, workflow_id_for
 from models.status import RequestStatus
 from workflows.service_request import ServiceRequestWorkflow
-
-
-class CliError(Exception):
-    """A problem the user can fix; printed as one line."""
-
-
-def validation_message(exc: ValidationError) -> str:
-    return one_line(exc)
-
-
-def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
-    if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json")
-    if as_json or text is None:
-        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    else:
-        print(text(data))
 
 
 # --- submit -------------------------------------------------------------------------------------------------------

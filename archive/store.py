@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, select
 
+from archive import directory_tables, incident_tables
 from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
 from logconfig import get_logger
 from models.records import PersistBatch, Registered, Registration
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 DEFAULT_URL = "sqlite:///.data/kefu.db"
 TICKET_TZ = ZoneInfo("Asia/Shanghai")  # the ticket's date is the acceptance day where the center works
 TERMINAL_STAGES: frozenset[str] = frozenset({"completed"})  # no clock runs any more (closed still has revisit)
-TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__]  # type: ignore[list-item]
+TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__,  # type: ignore[list-item]
+                       *directory_tables.TABLES, *incident_tables.TABLES]
 REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
 log = get_logger(__name__)
 

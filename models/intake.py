@@ -54,6 +54,8 @@ class Intake(BaseModel):
     funds_at_risk: bool = False
     security: bool = False
     accepted_by: str | None = Field(default=None, max_length=64, description="agent who took the contact (首问负责)")
+    region: str | None = Field(default=None, max_length=64,
+                               description="customer's region or branch: nearest-agent dispatch (001 §4.1)")
     incident_id: str | None = Field(default=None, pattern=REQUEST_ID_PATTERN,
                                     description="incident (突发事件) this request belongs to (SEEDS §11)")
     first_contact_answer: str | None = Field(

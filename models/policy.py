@@ -215,6 +215,73 @@ class Revisit(_Strict):
     source: str = ""
 
 
+class Assignment(_Strict):
+    """Automatic dispatch of the work order (001 §4.1-4.2, 003 §1.1 "assigned automatically", 003 §2.2)."""
+
+    strategy: Literal["balanced", "round_robin", "nearest"] = Field(
+        default="balanced", description="balanced: skill match, then least loaded; round_robin: in turn within the "
+        "team; nearest: the customer's region first, then the most capable (001 §4.1 就近、最能)")
+    within: str = Field(default="2h", description="the work order is assigned (and accepted) within this (003 §1.1)")
+    accept_within: str = Field(default="15m", description="return timer: an assignee who has not accepted loses the "
+                               "case to the next candidate")
+    retry_every: str = Field(default="5m", description="when every candidate is at capacity, try again after this")
+    teams: dict[str, str] = Field(default_factory=dict, description="department -> team that takes its cases")
+    source: str = ""
+
+    @field_validator("within", "accept_within", "retry_every")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class IncidentLevel(_Strict):
+    """One incident level (SEEDS §11: 000 §7.2, 001 Ch6): who is told, how fast, how often."""
+
+    label: str
+    report_to: list[str] = Field(min_length=1, description="reporting chain: roles told at declaration")
+    report_within: str = Field(description="the chain is told within this of detection")
+    update_every: str = Field(description="the lead posts progress at least this often; a reminder goes otherwise")
+
+    @field_validator("report_within", "update_every")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class AutoIncident(_Strict):
+    """Raise an incident when complaints of one category from many customers cross a threshold (000 §7.1)."""
+
+    request_types: list[RequestType] = Field(default=["complaint"])
+    customers: int = Field(ge=2, description="distinct customers within the window")
+    window: str = "1h"
+    level: int = Field(default=3, ge=1, le=4)
+    lead: str = Field(default="duty-supervisor", description="lead named until a person takes over")
+
+    @field_validator("window")
+    @classmethod
+    def _valid_window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class Incidents(_Strict):
+    """突发事件 (SEEDS §11): four levels, detection, review (post-mortem) deadline."""
+
+    levels: dict[int, IncidentLevel]
+    auto: AutoIncident | None = None
+    review_within: str = "3d"
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _four_levels(self) -> Incidents:
+        if sorted(self.levels) != [1, 2, 3, 4]:
+            raise ValueError("incidents.levels must define levels 1, 2, 3 and 4 (一级 … 四级)")
+        parse_duration(self.review_within)
+        return self
+
+
 class PolicyPack(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     version: int = Field(ge=1)
@@ -233,6 +300,8 @@ class PolicyPack(_Strict):
     revisit: Revisit
     languages: list[Literal["zh-CN", "en"]] = Field(default=["zh-CN", "en"])
     channel_overrides: dict[Channel, ChannelOverride] = Field(default_factory=dict)
+    assignment: Assignment | None = Field(default=None, description="absent: agents pick cases from the queue")
+    incidents: Incidents | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyPack:

@@ -12,7 +12,10 @@ from models.intake import Customer, Language
 
 Audience = Literal["customer", "owner", "escalation"]
 # Templates in templates/<language>/<name>.txt.j2
-TemplateName = Literal["acknowledgement", "progress", "extension", "escalation", "warning", "resolution", "revisit"]
+TemplateName = Literal[
+    "acknowledgement", "progress", "extension", "escalation", "warning", "resolution", "revisit", "assignment",
+    "incident",
+]
 
 
 class Registration(BaseModel):
