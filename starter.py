@@ -14,6 +14,7 @@
     kefu policy list|show ID|check FILE      policy packs
     kefu db upgrade|downgrade REV|current    archive schema migrations (Alembic; production's only schema path)
     kefu doctor [--require-encryption]       health checks, one line each; exit 0 healthy, 2 otherwise
+    kefu agent import|add|list|remove        the agent directory that dispatch assigns from (docs/assignment.md)
 Every command takes --json. Errors are one line on stderr with exit code 2.
 """
 
@@ -34,6 +35,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+import agents_cli
 import temporal_env
 from cli_common import CliError, emit, validation_message
 from domain.policies import PolicyError, get_pack, load_all, load_pack
@@ -118,6 +120,7 @@ ACTION_FLAGS = {  # CLI flag -> action field
     "reason": "reason", "type": "request_type", "category": "category", "priority": "priority",
     "grade": "complaint_grade", "by": "by", "notice": "customer_notice", "summary": "summary",
     "root_cause": "root_cause", "decision": "decision", "remarks": "remarks", "comment": "comment", "eta": "eta",
+    "to_owner": "to_owner",
 }
 
 
@@ -430,6 +433,8 @@ def parser() -> argparse.ArgumentParser:
     db.add_argument("revision", nargs="?", help="upgrade: target (default head); downgrade: target (required, "
                     "e.g. -1 or base)")
 
+    agents_cli.add_parser(cmd)
+
     dr = cmd("doctor", "check the Temporal connection, namespace, search attributes, schema version, codec keys")
     dr.add_argument("--require-encryption", action="store_true", help="fail when no payload keys are configured")
     return p
@@ -588,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_doctor(args)
         if args.command == "db":
             run_db(args)
+        elif args.command == "agent":
+            agents_cli.run(args)
         elif args.command in ("list", "show", "schema", "sla", "policy", "report"):
             run_local(args)
         else:

@@ -21,6 +21,8 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ask_customer": (STAFF, ("handling",)),
     "customer_reply": (("customer", *STAFF), ("handling",)),
     "assign": (STAFF, ("handling",)),
+    "accept": (STAFF, ("handling",)),
+    "decline": (STAFF, ("handling",)),
     "transfer": (STAFF, ("handling",)),
     "reclassify": (STAFF, ("handling",)),
     "extend": (STAFF, ("handling",)),
@@ -56,6 +58,8 @@ def check_action(kind: str, actor_id: str, role: str, s: Situation) -> str | Non
         return f"{kind}: only the owner {s.owner} or a team lead and above may do this"
     if kind == "assign" and s.owner is not None and role not in SUPERVISOR:
         return "assign: only a supervisor and above reassigns an owned request"
+    if kind in ("accept", "decline") and not (s.sub_state == "assigned" and s.owner == actor_id):
+        return f"{kind}: the case is not offered to {actor_id}" + (f" (offered to {s.owner})" if s.owner else "")
     if kind in ("ask_customer", "resolve", "extend") and not s.responded:
         return f"{kind}: respond to the customer first (002 §3.4: no step is skipped)"
     if kind == "ask_customer" and s.sub_state == "waiting_on_customer":

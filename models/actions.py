@@ -65,11 +65,29 @@ class Assign(_Msg):
     owner: str = Field(min_length=1, max_length=64)
 
 
+class Accept(_Msg):
+    """The assignee takes the offered case (接单); stops the assignment clock and the return timer."""
+
+    kind: Literal["accept"] = "accept"
+    comment: str = Field(default="", max_length=1000)
+
+
+class Decline(_Msg):
+    """The assignee gives the offered case back at once; it goes to the next candidate."""
+
+    kind: Literal["decline"] = "decline"
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class Transfer(_Msg):
+    """003 §3.3: hand over to another department (or bring it in jointly); the complaint owner stays."""
+
     kind: Literal["transfer"] = "transfer"
     department: Department
     reason: str = Field(min_length=1, max_length=1000)
     joint: bool = Field(default=False, description="brought in as a participant, not a hand-over (000 §2.2)")
+    to_owner: str | None = Field(default=None, min_length=1, max_length=64,
+                                 description="the receiving handler; without it the department's team is dispatched")
 
 
 class Reclassify(_Msg):
@@ -121,13 +139,13 @@ class Reevaluate(_Msg):
 
 
 Action = Annotated[
-    Respond | Note | AskCustomer | CustomerReply | Assign | Transfer | Reclassify | Extend | Acknowledge | Resolve
-    | Check | Reevaluate,
+    Respond | Note | AskCustomer | CustomerReply | Assign | Accept | Decline | Transfer | Reclassify | Extend
+    | Acknowledge | Resolve | Check | Reevaluate,
     Field(discriminator="kind"),
 ]
 ACTION_KINDS: tuple[str, ...] = (
-    "respond", "note", "ask_customer", "customer_reply", "assign", "transfer", "reclassify", "extend", "acknowledge",
-    "resolve", "check", "reevaluate",
+    "respond", "note", "ask_customer", "customer_reply", "assign", "accept", "decline", "transfer", "reclassify",
+    "extend", "acknowledge", "resolve", "check", "reevaluate",
 )
 
 

@@ -4,12 +4,13 @@ to each linked ServiceRequestWorkflow. Plain pydantic."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.actions import Actor
 from models.intake import REQUEST_ID_PATTERN
+from models.records import Notice
 
 MAX_LINK = 1000  # request ids per `link` update: one update stays well under the payload limit
 
@@ -113,3 +114,52 @@ class ComplaintSeen(BaseModel):
     category: str | None
     customer_id: str
     at: datetime
+
+
+# --- activity payloads of the incident work (IncidentWorkflow <-> activities/incidents.py) ------------------------
+
+class IncidentAuditEvent(BaseModel):
+    """One line of the incident's operation log (000 §3.2); (incident_id, seq) makes a replayed write a no-op."""
+
+    incident_id: str
+    seq: int = Field(ge=0)
+    at: datetime
+    actor_id: str
+    actor_role: str
+    action: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    rejected: bool = False
+
+
+class IncidentBatch(BaseModel):
+    """Payload of local activity `persist_incident`: projection, audit lines, newly linked requests and the
+    notices to the reporting chain and the lead, written in one transaction."""
+
+    projection: IncidentStatus
+    updated_at: datetime
+    events: list[IncidentAuditEvent] = Field(default_factory=list)
+    links: list[str] = Field(default_factory=list, description="request ids linked since the last batch")
+    notices: list[Notice] = Field(default_factory=list)
+
+
+class IncidentDelivery(BaseModel):
+    """Payload of activity `broadcast_incident`: these events, in order, to each of these requests."""
+
+    incident_id: str
+    events: list[IncidentEvent] = Field(min_length=1)
+    request_ids: list[str] = Field(min_length=1)
+
+
+class DeliveryReport(BaseModel):
+    """Result of `broadcast_incident`: requests that took the events, and those that are gone (never started,
+    or already completed); a gone request is counted, not an error."""
+
+    delivered: int = 0
+    missing: list[str] = Field(default_factory=list)
+
+
+class CustomerUpdate(BaseModel):
+    """Payload of activity `notify_incident_customers`: one notice per distinct customer of these requests."""
+
+    event: IncidentEvent
+    request_ids: list[str] = Field(min_length=1)

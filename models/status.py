@@ -12,7 +12,9 @@ Stage = Literal["received", "accepted", "classified", "handling", "resolved", "c
 STAGES: tuple[str, ...] = (
     "received", "accepted", "classified", "handling", "resolved", "closed", "revisit", "completed")
 # 003 §2.2 names 待处理 pending → 处理中 in progress → 已解决 resolved; the rest are ours.
-SubState = Literal["pending", "in_progress", "waiting_on_customer", "transferred", "pending_check", ""]
+# "assigned": offered to an agent who has not accepted yet; "awaiting_incident_review": confirmed, closes after review.
+SubState = Literal["pending", "assigned", "in_progress", "waiting_on_customer", "transferred", "pending_check",
+                   "awaiting_incident_review", ""]
 
 
 class ClockView(BaseModel):
@@ -82,3 +84,7 @@ class RequestStatus(BaseModel):
     last_action: str = ""
     rejected_actions: int = 0
     incident_id: str | None = None
+    incident_reviewed: bool = False
+    team: str | None = Field(default=None, description="team the case was dispatched to (003 §1.1)")
+    assignment_attempts: int = 0
+    returned_by: list[str] = Field(default_factory=list, description="assignees who let the case return")

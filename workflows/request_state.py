@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.classify import Classified
     from domain.escalation import Ladder
     from domain.ledger import SlaClock
+    from models.incident import IncidentEvent
     from models.intake import Intake
     from models.policy import PolicyPack
     from models.records import AuditEvent, Notice, PersistBatch, Projection, TemplateName
@@ -75,6 +76,20 @@ class RequestState:
         self.events: list[AuditEvent] = []
         self.notices: list[Notice] = []
         self.final_pending = False
+        # dispatch (003 §1.1): the agent holding a capacity slot, and who let the case return
+        self.team: str | None = None
+        self.hold: tuple[str, int] | None = None  # (agent id, assignment attempt) while a slot is held
+        self.assign_attempts = 0
+        self.returned_by: list[str] = []
+        self.dispatch_wanted = False
+        self.taken = False  # the assignee accepted (接单)
+        self.declined = False
+        # incident (SEEDS §11): events applied once each; a linked request closes after the review
+        self.incident_id: str | None = intake.incident_id
+        self.incident_linked = False
+        self.incident_reviewed = False
+        self.incident_seen: set[str] = set()
+        self.incident_resolution: IncidentEvent | None = None
 
     # --- transitions -------------------------------------------------------------------------------------------
     def enter(self, stage: str, at: datetime, sub_state: str = "") -> None:
@@ -158,7 +173,9 @@ class RequestState:
             satisfaction=self.satisfaction, nps=self.nps, resolved_by_customer=self.resolved_by_customer,
             first_contact_resolution=self.first_contact_resolution, outcome=self.outcome,  # type: ignore[arg-type]
             retention_until=self.retention_until, last_action=self.last_action,
-            rejected_actions=self.rejected_actions, incident_id=self.intake.incident_id,
+            rejected_actions=self.rejected_actions, incident_id=self.incident_id,
+            incident_reviewed=self.incident_reviewed, team=self.team, assignment_attempts=self.assign_attempts,
+            returned_by=list(self.returned_by),
         )
 
     def projection(self, now: datetime) -> Projection:

@@ -3,6 +3,10 @@
     1 受理 acceptance → 2 分类 classification → 3 处理 handling → 4 办结 closure → 5 回访 revisit
     (a dissatisfied revisit or a rejected result goes back to handling; 002 §3.4: no stage is ever skipped)
 
+Handling starts with dispatch when the pack has an assignment section (003 §1.1: assigned automatically within
+its limit; an assignee who does not accept in time loses the case to the next candidate). A request linked to an
+incident (SEEDS §11) is resolved by the incident's resolution and closes after the incident review.
+
 Every SLA clock has one durable timer (its next warning or its breach), re-armed only when that clock changes.
 All I/O happens in activities; this file holds deterministic code only.
 """
@@ -16,7 +20,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -28,9 +32,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.permissions import Situation, check_action
     from models import search
     from models.actions import Act, Actor, Confirm, EscalateRequest, SurveyAnswer
+    from models.assignment import AssignRequest, AssignResult, Release
     from models.errors import one_line
+    from models.incident import ComplaintSeen, IncidentEvent, incident_workflow_id
     from models.intake import Intake
-    from models.policy import PolicyPack, duration_seconds
+    from models.policy import ClockSpec, PolicyPack, duration_seconds
     from models.records import Registered, Registration
     from models.status import RequestStatus
     from workflows.request_state import RequestState, add_years
@@ -39,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
 # history small (one marker each) and retry until the database is back.
 LOCAL = {"start_to_close_timeout": timedelta(seconds=30),
          "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))}
-CLOCKS = ("first_response", "handling", "closure", "revisit")
+CLOCKS = ("first_response", "handling", "closure", "revisit", "assignment")
 SYSTEM = Actor(id="kefu", role="system")
 
 
@@ -70,6 +76,7 @@ class ServiceRequestWorkflow:
     async def lifecycle(self) -> None:
         await self.accept()
         self.classify()
+        await self.watch_for_incident()
         while True:
             await self.handle()
             if not await self.close():
@@ -107,6 +114,8 @@ class ServiceRequestWorkflow:
         s.record(now, s.owner or SYSTEM.id, "agent" if s.owner else "system", "accepted", ticket=s.ticket,
                  channel=s.intake.channel, policy=s.pack.key, received_at=registration.received_at.isoformat(),
                  incident_id=s.intake.incident_id)
+        if s.intake.incident_id:  # SEEDS §11: each complaint is its own request, linked to the incident
+            await self._link_incident(s.intake.incident_id)
 
     # --- 2 分类 classification -----------------------------------------------------------------------------------
     def classify(self) -> None:
@@ -146,8 +155,119 @@ class ServiceRequestWorkflow:
         s.enter("handling", now, "in_progress" if s.first_response_at else "pending")  # 003 §2.2 待处理 → 处理中
         if s.intake.first_contact_answer and not s.first_response_at:
             self._answer_at_first_contact(now)
+        if s.incident_resolution and s.stage == "handling":  # the incident was resolved before handling began
+            self._resolve_by_incident(s.incident_resolution)
+        # dispatch on the first round when nobody owns it; again on a reopened round when it was dispatched before
+        s.dispatch_wanted = bool(self._pack().assignment and s.stage == "handling" and (s.owner is None or s.team))
         self._publish()
-        await workflow.wait_condition(lambda: s.stage == "resolved")
+        while True:
+            if s.hold and (s.hold[0] != s.owner or s.dispatch_wanted):  # reassigned by hand, or transferred
+                await self._release("reassigned" if s.hold[0] != s.owner else "transferred")
+            if s.dispatch_wanted:
+                await self.dispatch()
+                continue
+            await workflow.wait_condition(lambda: s.stage == "resolved" or s.dispatch_wanted
+                                          or (s.hold is not None and s.hold[0] != s.owner))
+            if s.stage == "resolved":
+                break
+        await self._release("resolved")
+
+    async def dispatch(self) -> None:
+        """001 §4.2 task assignment by type, resources and schedule; 003 §1.1 assigned automatically within the
+        policy's limit. The offer waits `accept_within`; then the case returns and goes to the next candidate."""
+        s, pack = self.s, self._pack()
+        rule = pack.assignment
+        assert rule is not None
+        team, prefer, waiting = rule.teams.get(s.department), s.owner, ""
+        try:
+            while s.stage == "handling" and s.dispatch_wanted:
+                s.assign_attempts += 1
+                attempt = s.assign_attempts
+                result = await workflow.execute_local_activity(
+                    "assign_agent", self._assign_request(attempt, team, prefer), result_type=AssignResult,
+                    summary=f"dispatch to {team or s.department} (attempt {attempt})", **LOCAL)  # type: ignore[arg-type]
+                now = workflow.now()
+                if "assignment" not in s.clocks and result.reason != "no_agents":
+                    # the limit runs from the start of handling; a center without a directory has none (the
+                    # first-response clock covers pick-up from the queue)
+                    spec = ClockSpec(target=rule.within, pausable=False, source=rule.source or "003 §1.1")
+                    s.clocks["assignment"] = SlaClock.start("assignment", spec, pack.calendar,
+                                                            s.timeline.get("handling", now))
+                    s.touch_clock("assignment")
+                if result.agent_id and (s.stage != "handling" or not s.dispatch_wanted):  # taken meanwhile
+                    await self._release_agent(result.agent_id, attempt, "reassigned")
+                    return
+                if result.agent_id is None:
+                    if result.reason != waiting:
+                        waiting = result.reason
+                        s.record(now, SYSTEM.id, "system", "dispatch_waiting", reason=result.reason,
+                                 team=team or s.department, candidates=result.candidates)
+                        self._publish()
+                    if result.reason == "no_agents":  # no directory for this team: agents take it from the queue
+                        return
+                    if result.reason == "none_on_duty" and s.returned_by:
+                        s.returned_by.clear()  # everyone on duty let it return once: offer it round again
+                    with contextlib.suppress(TimeoutError):
+                        await workflow.wait_condition(lambda: not s.dispatch_wanted or s.stage != "handling",
+                                                      timeout=duration_seconds(rule.retry_every),
+                                                      timeout_summary="dispatch retry")
+                    continue
+                if not await self._offer(result, attempt, prefer):
+                    prefer = None
+                    continue
+                return
+        finally:
+            s.dispatch_wanted = False
+
+    async def _offer(self, result: AssignResult, attempt: int, before: str | None) -> bool:
+        """Offer the case to the chosen agent; False when it came back (declined or the return timer ran out)."""
+        s, rule, now = self.s, self._pack().assignment, workflow.now()
+        agent = result.agent_id or ""
+        s.hold, s.team, s.owner, s.taken, s.declined = (agent, attempt), result.team or s.team, agent, False, False
+        s.sub_state = "assigned"
+        accept_within = duration_seconds(rule.accept_within)  # type: ignore[union-attr]
+        accept_by = (now + timedelta(seconds=accept_within)).isoformat()
+        seq = s.record(now, SYSTEM.id, "system", "assign", before=before, after=agent, team=s.team,
+                       strategy=rule.strategy, attempt=attempt, load=result.load,  # type: ignore[union-attr]
+                       capacity=result.capacity, accept_by=accept_by)
+        s.notify(seq, "assignment", "owner", agent, accept_by=accept_by, team=s.team)
+        self._publish()
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: s.taken or s.declined or s.owner != agent or s.stage != "handling",
+                                          timeout=accept_within, timeout_summary="return timer")
+        if s.taken or s.owner != agent or s.stage != "handling":
+            return True
+        # 退回: the assignee declined or did not accept in time; the next candidate gets it
+        why = "declined" if s.declined else f"not accepted within {rule.accept_within}"  # type: ignore[union-attr]
+        await self._release("returned")
+        s.returned_by.append(agent)
+        s.owner, s.sub_state = None, "pending"
+        s.record(workflow.now(), SYSTEM.id, "system", "assignment_returned", agent=agent, reason=why,
+                 attributed_to=agent)
+        self._publish()
+        return False
+
+    def _assign_request(self, attempt: int, team: str | None, prefer: str | None) -> AssignRequest:
+        s, rule = self.s, self._pack().assignment
+        return AssignRequest(
+            request_id=s.intake.request_id, attempt=attempt, strategy=rule.strategy,  # type: ignore[union-attr]
+            team=team, department=s.department, request_type=s.cls.request_type,  # type: ignore[union-attr]
+            category=s.cls.category, language=s.intake.customer.language,  # type: ignore[union-attr]
+            channel=s.intake.channel, region=s.intake.region, prefer=prefer, exclude=list(s.returned_by),
+            at=workflow.now())
+
+    async def _release(self, reason: str) -> None:
+        if self.s.hold:
+            agent, attempt = self.s.hold
+            self.s.hold = None
+            await self._release_agent(agent, attempt, reason)
+
+    async def _release_agent(self, agent: str, attempt: int, reason: str) -> None:
+        """The agent's capacity slot is free again (idempotent per request and attempt)."""
+        await workflow.execute_local_activity(
+            "release_agent", Release(request_id=self.s.intake.request_id, attempt=attempt, agent_id=agent,
+                                     reason=reason),  # type: ignore[arg-type]
+            summary=f"release {agent} ({reason})", **LOCAL)  # type: ignore[arg-type]
 
     def _answer_at_first_contact(self, now: datetime) -> None:
         """An inquiry answered at first contact (e.g. by the chatbot) counts toward first-contact resolution."""
@@ -178,6 +298,12 @@ class ServiceRequestWorkflow:
             self._reopen_handling(now)
             return False
         s.confirmed = answer is not None
+        if s.incident_linked and not s.incident_reviewed:  # SEEDS §11: closed after the incident review
+            s.sub_state = "awaiting_incident_review"
+            s.record(now, SYSTEM.id, "system", "closure_awaits_incident_review", incident_id=s.incident_id)
+            self._publish()
+            await workflow.wait_condition(lambda: s.incident_reviewed)
+            now = workflow.now()
         s.closed_at = now
         for clock in s.clocks.values():
             if clock.running or clock.paused:
@@ -323,17 +449,32 @@ class ServiceRequestWorkflow:
     def do_respond(self, actor: Actor, now: datetime, message: str) -> None:
         """先受理、后处理 (000 §3.1): the first response stops the first-response clock."""
         s = self.s
+        self._responded(actor, now)
+        seq = s.record(now, actor.id, actor.role, "respond", message=message)
+        s.notify(seq, "progress", "customer", "customer", text=message, eta=s.expected_completion_text(now))
+
+    def _responded(self, actor: Actor, now: datetime) -> None:
+        s = self.s
         s.clocks["first_response"].stop(now)
         s.touch_clock("first_response")
         if s.received_at:
             metrics.first_response(now - s.received_at, *self._labels())  # 001 §5.1: from first contact
         s.first_response_at = now
         s.owner = s.owner or actor.id
+        if s.owner == actor.id:  # the assignee (or whoever took it from the queue) has the case
+            self._taken(now)
         if s.cls and s.cls.request_type == "complaint" and s.complaint_owner is None:
             s.complaint_owner = s.owner  # 首诉负责 (000 §2.5, 001 §4.1)
         s.sub_state = "in_progress"
-        seq = s.record(now, actor.id, actor.role, "respond", message=message)
-        s.notify(seq, "progress", "customer", "customer", text=message, eta=s.expected_completion_text(now))
+
+    def _taken(self, now: datetime) -> None:
+        """The work order has its handler: the assignment clock stops and dispatch ends (003 §1.1)."""
+        s = self.s
+        s.taken, s.dispatch_wanted = True, False
+        clock = s.clocks.get("assignment")
+        if clock and clock.running:
+            clock.stop(now)
+            s.touch_clock("assignment")
 
     def do_note(self, actor: Actor, now: datetime, text: str, customer_visible: bool, eta: str | None) -> None:
         seq = self.s.record(now, actor.id, actor.role, "note", text=text, customer_visible=customer_visible, eta=eta)
@@ -360,23 +501,46 @@ class ServiceRequestWorkflow:
         s.record(now, actor.id, actor.role, "customer_reply", text=text)
 
     def do_assign(self, actor: Actor, now: datetime, owner: str) -> None:
+        """A lead's assignment is binding: no offer, no return timer (a held dispatch slot is released)."""
         s = self.s
         before, s.owner = s.owner, owner
         if s.cls and s.cls.request_type == "complaint" and s.complaint_owner is None:
             s.complaint_owner = owner
+        self._taken(now)
+        if s.sub_state == "assigned":
+            s.sub_state = "in_progress" if s.first_response_at else "pending"
         s.record(now, actor.id, actor.role, "assign", before=before, after=owner)
 
-    def do_transfer(self, actor: Actor, now: datetime, department: str, reason: str, joint: bool) -> None:
-        """003 §3.3: transfer keeps the complaint owner; the clocks keep running."""
+    def do_accept(self, actor: Actor, now: datetime, comment: str) -> None:
+        """接单: the assignee takes the offered case."""
         s = self.s
-        before = s.department
+        self._taken(now)
+        s.sub_state = "in_progress" if s.first_response_at else "pending"
+        s.record(now, actor.id, actor.role, "accept", comment=comment, team=s.team)
+
+    def do_decline(self, actor: Actor, now: datetime, reason: str) -> None:
+        self.s.declined = True
+        self.s.record(now, actor.id, actor.role, "decline", reason=reason)
+
+    def do_transfer(self, actor: Actor, now: datetime, department: str, reason: str, joint: bool,
+                    to_owner: str | None) -> None:
+        """003 §3.3: transfer keeps the complaint owner and records both parties; the clocks keep running. Without
+        a named receiver, a pack with dispatch offers it to the receiving department's team."""
+        s = self.s
+        before, before_owner = s.department, s.owner
         if joint:
             s.participants.append(department)
         else:
             s.department = department
             s.sub_state = "transferred"
+            if to_owner:
+                s.owner = to_owner
+                self._taken(now)
+            elif self._pack().assignment:
+                s.dispatch_wanted, s.taken = True, False
         s.record(now, actor.id, actor.role, "transfer", before=before, after=department, joint=joint, reason=reason,
-                 owner=s.owner, complaint_owner=s.complaint_owner)
+                 from_owner=before_owner, to_owner=to_owner if not joint else None, owner=s.owner,
+                 complaint_owner=s.complaint_owner)
 
     def do_reclassify(self, actor: Actor, now: datetime, reason: str, **changes: Any) -> None:
         """Targets recompute from the original start, keeping pauses (or restart, per clock in the policy)."""
@@ -510,6 +674,80 @@ class ServiceRequestWorkflow:
             return
         self._escalate(target, "signal", request.reason, actor)
         self._publish()
+
+    # --- incidents: signal `incident` from IncidentWorkflow (SEEDS §11) --------------------------------------------
+    @workflow.signal
+    def incident(self, payload: Any) -> None:
+        """An incident's event reaches each linked request; (incident_id, seq) applies it once however often it
+        is delivered. The customer hears of progress from the incident itself, once per customer."""
+        s, now = self.s, workflow.now()
+        try:
+            event = IncidentEvent.model_validate(payload)
+        except ValidationError as exc:
+            s.record(now, "unknown", "unknown", "incident", rejected=True,
+                     reason=one_line(exc, where="payload", count_more=False))
+            return
+        key = f"{event.incident_id}:{event.seq}"
+        if key in s.incident_seen:
+            return
+        if s.incident_id and s.incident_id != event.incident_id:
+            s.record(now, event.lead, "supervisor", f"incident_{event.kind}", rejected=True,
+                     reason=f"incident: already linked to incident {s.incident_id}", incident_id=event.incident_id)
+            return
+        s.incident_seen.add(key)
+        s.incident_id, s.incident_linked = event.incident_id, True
+        detail = {"incident_id": event.incident_id, "seq": event.seq, "level": event.level, "title": event.title}
+        if event.kind == "linked":
+            s.record(now, event.lead, "supervisor", "incident_linked", lead=event.lead, **detail)
+        elif event.kind == "progress":
+            s.record(now, event.lead, "supervisor", "incident_update", text=event.text, **detail)
+        elif event.kind == "resolved":
+            s.record(now, event.lead, "supervisor", "incident_resolved", summary=event.text,
+                     root_cause=event.root_cause, **detail)
+            if s.stage == "handling":
+                self._resolve_by_incident(event)
+            elif s.stage in ("received", "accepted", "classified"):
+                s.incident_resolution = event  # applied when handling begins
+        else:
+            s.incident_reviewed = True
+            s.record(now, event.lead, "supervisor", "incident_reviewed", findings=event.text, **detail)
+        self._publish()
+
+    def _resolve_by_incident(self, event: IncidentEvent) -> None:
+        """Resolving the incident resolves each linked request in handling with the incident's summary."""
+        s, now = self.s, workflow.now()
+        s.incident_resolution = None
+        lead = Actor(id=event.lead, role="supervisor")
+        if not s.first_response_at:  # the incident's notices answered the customer
+            self._responded(lead, now)
+        self.do_resolve(lead, now, summary=event.text, root_cause=event.root_cause, decision=None)
+
+    async def _link_incident(self, incident_id: str) -> None:
+        """Tell the incident about a request submitted with its id; it answers with signal `incident`."""
+        s = self.s
+        try:
+            await workflow.get_external_workflow_handle(incident_workflow_id(incident_id)).signal(
+                "link_request", s.intake.request_id)
+        except FailureError as exc:
+            s.incident_id = None
+            s.record(workflow.now(), SYSTEM.id, "system", "incident_link_failed", incident_id=incident_id,
+                     reason=str(exc).splitlines()[0][:200] if str(exc) else "incident not found")
+
+    async def watch_for_incident(self) -> None:
+        """000 §7.1: a surge of complaints of one category from many customers raises (or joins) an incident."""
+        s, pack = self.s, self._pack()
+        auto = pack.incidents.auto if pack.incidents else None
+        if not auto or s.incident_id or s.cls is None or s.cls.request_type not in auto.request_types:
+            return
+        seen = ComplaintSeen(request_id=s.intake.request_id, policy=pack.id, request_type=s.cls.request_type,
+                             category=s.cls.category, customer_id=s.intake.customer.id, at=workflow.now())
+        found = await workflow.execute_local_activity("watch_complaints", seen, summary="incident detector",
+                                                      **LOCAL)  # type: ignore[arg-type]
+        if found and not s.incident_id:
+            s.incident_id = str(found)
+            s.record(workflow.now(), SYSTEM.id, "system", "incident_detected", incident_id=s.incident_id,
+                     category=s.cls.category)
+            self._publish()
 
     # --- operators: query `status` ---------------------------------------------------------------------------------
     @workflow.query

@@ -32,6 +32,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "warning": {"clock": "handling", "fraction": 0.8, "deadline": "2026-11-22T18:00:00+08:00"},
     "resolution": {"summary": "已更换光猫，网络恢复", "confirm_by": "2026-11-29T10:00:00+08:00"},
     "revisit": {"survey_until": "2026-12-01T10:00:00+08:00", "scale_max": 5},
+    "incident": {"incident_id": "INC-20261122-01", "title": "核心系统故障", "kind": "progress",
+                 "text": "系统已切换至备用线路，交易逐步恢复"},
+    "assignment": {"accept_by": "2026-11-22T10:15:00+08:00", "team": "network"},
 }
 NOTIFIER = Notifier()
 

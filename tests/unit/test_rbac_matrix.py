@@ -29,7 +29,8 @@ def permitted_situation(kind: str, stage: str) -> Situation:
     """A situation in `stage` where every owner and step rule of `kind` is satisfied for ACTOR."""
     return Situation(
         stage=stage,
-        sub_state={"customer_reply": "waiting_on_customer", "check": "pending_check"}.get(kind, "in_progress"),
+        sub_state={"customer_reply": "waiting_on_customer", "check": "pending_check", "accept": "assigned",
+                   "decline": "assigned"}.get(kind, "in_progress"),
         owner=None if kind == "assign" else ACTOR,
         responded=kind != "respond",
         resolved_by="someone-else",
@@ -58,7 +59,7 @@ def test_matrix(role: str, kind: str, stage: str) -> None:
 
 
 def test_matrix_size() -> None:
-    assert len(MATRIX) == len(ROLES) * len(KINDS) * len(STAGES) == 6 * 13 * 8
+    assert len(MATRIX) == len(ROLES) * len(KINDS) * len(STAGES) == 6 * 15 * 8
 
 
 # (kind, role, situation changes, refused?, words in the reason) — the owner and step rules, in an allowed stage
@@ -81,6 +82,8 @@ OWNER_AND_STEP_RULES = [
     ("check", "team_lead", {"stage": "resolved", "sub_state": "in_progress"}, True, "no resolution awaits"),
     ("check", "team_lead", {"stage": "resolved", "resolved_by": ACTOR}, True, "must not be the handler"),
     ("acknowledge", "team_lead", {"escalation_role": "supervisor"}, True, "sits with supervisor"),
+    *[(kind, "agent", {"owner": "other"}, True, "not offered to") for kind in ("accept", "decline")],
+    *[(kind, "agent", {"sub_state": "in_progress"}, True, "not offered to") for kind in ("accept", "decline")],
     ("acknowledge", "supervisor", {"escalation_role": "supervisor"}, False, ""),
     *[("acknowledge", role, {"escalation_role": "team_lead"}, False, "") for role in LEAD],
 ]
