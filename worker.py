@@ -25,13 +25,17 @@ from temporalio.worker import Worker
 import metrics
 import temporal_env
 from activities.archive import ArchiveActivities
+from activities.assignment import AssignmentActivities
+from activities.incidents import IncidentActivities
 from activities.notify import Notifier
 from activities.policy import load_policy
+from archive.directory import Directory
 from archive.store import Archive
 from codec import codec_from_env, ensure_default_key
 from codec_server import serve as serve_codec
 from domain.policies import PolicyError, load_all
 from logconfig import configure_logging, get_logger
+from workflows.incident import IncidentWorkflow
 from workflows.service_request import ServiceRequestWorkflow
 
 log = get_logger("kefu.worker")
@@ -43,12 +47,17 @@ def build_worker(client: Client, archive: Archive, task_queue: str = temporal_en
     packs = load_all()  # raises PolicyError naming the file and field: never start with a bad pack
     log.info("policy packs loaded", packs=sorted(pack.key for pack in packs.values()))
     archive.create_schema()
-    acts = ArchiveActivities(archive, Notifier())
+    notifier = Notifier()
+    acts = ArchiveActivities(archive, notifier)
+    incidents = IncidentActivities(client, archive, notifier)
+    dispatch = AssignmentActivities(Directory(archive.engine))
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ServiceRequestWorkflow],
-        activities=[load_policy, acts.register_request, acts.persist],
+        workflows=[ServiceRequestWorkflow, IncidentWorkflow],
+        activities=[load_policy, acts.register_request, acts.persist, incidents.broadcast_incident,
+                    incidents.notify_incident_customers, incidents.persist_incident, incidents.watch_complaints,
+                    dispatch.assign_agent, dispatch.release_agent],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         max_cached_workflows=2000,
     )

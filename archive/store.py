@@ -74,6 +74,22 @@ def _engine(url: URL) -> Engine:
     return engine
 
 
+def dialect_insert(engine: Engine) -> Any:
+    """INSERT with ON CONFLICT (do_nothing / do_update) for the engine's dialect."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Session]:
+    """One transaction for a read-then-write. On SQLite it takes the database's write lock at its start (BEGIN
+    IMMEDIATE, waiting up to the busy timeout), so such transactions run one at a time; on PostgreSQL the caller
+    locks the rows it reads (SELECT … FOR UPDATE)."""
+    with Session(engine) as session, session.begin():
+        if engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        yield session
+
+
 def _match(column: Any, wanted: object) -> ColumnElement[bool]:
     """One value or any of several."""
     if isinstance(wanted, Collection) and not isinstance(wanted, str):

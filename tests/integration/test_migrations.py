@@ -48,10 +48,16 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert migrate.head() == "0001"
-    assert migrate.history() == ["0001: initial archive schema: requests, audit_events, outbox, archive_records "
-                                 "(archive/tables.py as of issue 9)"]
+REVISIONS = ("0001", "0002", "0003")  # initial archive, agent directory (issue 6), incidents (issue 6)
+HEAD = REVISIONS[-1]
+
+
+def test_revisions_form_one_line_of_history() -> None:
+    assert migrate.head() == HEAD
+    history = migrate.history()
+    assert [line.split(":")[0] for line in history] == list(REVISIONS)
+    assert history[0] == ("0001: initial archive schema: requests, audit_events, outbox, archive_records "
+                          "(archive/tables.py as of issue 9)")
 
 
 def test_upgrade_creates_exactly_the_model_tables_then_downgrade_removes_them(db_url: str) -> None:
@@ -62,7 +68,7 @@ def test_upgrade_creates_exactly_the_model_tables_then_downgrade_removes_them(db
     assert migrate.upgrade(db_url) == migrate.head()  # idempotent
     assert migrate.downgrade("base", db_url) is None
     assert _tables(db_url) == {"alembic_version"}
-    assert migrate.upgrade(db_url) == "0001"  # and up again
+    assert migrate.upgrade(db_url) == HEAD  # and up again
     assert _diff(db_url) == []
 
 
@@ -110,11 +116,11 @@ def test_kefu_db_commands(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.M
 
     code, out, err = kefu("db", "current")
     assert code == 0, err
-    assert out.strip() == "none (head 0001)"
+    assert out.strip() == f"none (head {HEAD})"
     code, out, err = kefu("db", "upgrade")
-    assert (code, out.strip()) == (0, "0001 (head 0001)"), err
-    assert kefu("db", "current")[1].startswith("0001")
-    assert json.loads(kefu("db", "current", "--json")[1]) == {"current": "0001", "head": "0001"}
+    assert (code, out.strip()) == (0, f"{HEAD} (head {HEAD})"), err
+    assert kefu("db", "current")[1].startswith(HEAD)
+    assert json.loads(kefu("db", "current", "--json")[1]) == {"current": HEAD, "head": HEAD}
     code, out, err = kefu("db", "downgrade", "base")
     assert code == 0, err
     assert _tables(sqlite_url) == {"alembic_version"}
