@@ -7,15 +7,20 @@ must reach the archive is buffered here as audit events and notices and flushed 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
     import metrics
     from domain.classify import Classified
     from domain.escalation import Ladder
     from domain.ledger import SlaClock
+    from models.actions import Actor
+    from models.errors import one_line
     from models.incident import IncidentEvent
     from models.intake import Intake
     from models.policy import PolicyPack
@@ -23,6 +28,14 @@ with workflow.unsafe.imports_passed_through():
     from models.status import RequestStatus
 
 TERMINAL_STAGES = ("completed",)
+# Archive writes, policy loading and dispatch are short, idempotent and local to the worker: local activities keep
+# the history small (one marker each) and retry until the database is back.
+LOCAL = {"start_to_close_timeout": timedelta(seconds=30),
+         "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))}
+
+
+SYSTEM = Actor(id="kefu", role="system")
+M = TypeVar("M", bound=BaseModel)
 
 
 def add_years(moment: datetime, years: int) -> datetime:
@@ -120,6 +133,15 @@ class RequestState:
         else:
             self.last_action = action
         return seq
+
+    def decode(self, model: type[M], payload: Any, signal: str, now: datetime) -> M | None:
+        """A signal cannot answer: a payload that does not validate is recorded as rejected, and nothing else."""
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            self.record(now, "unknown", "unknown", signal, rejected=True,
+                        reason=one_line(exc, where="payload", count_more=False))
+            return None
 
     def notify(self, seq: int, template: TemplateName, audience: str, recipient: str, **context: Any) -> None:
         """Queue a notice; its key (request, template, audience, event seq) makes it send once across replays."""

@@ -19,11 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
 
     import metrics
     from domain.classify import classify, reclassify
@@ -32,25 +30,20 @@ with workflow.unsafe.imports_passed_through():
     from domain.permissions import Situation, check_action
     from models import search
     from models.actions import Act, Actor, Confirm, EscalateRequest, SurveyAnswer
-    from models.assignment import AssignRequest, AssignResult, Release
-    from models.errors import one_line
-    from models.incident import ComplaintSeen, IncidentEvent, incident_workflow_id
     from models.intake import Intake
-    from models.policy import ClockSpec, PolicyPack, duration_seconds
+    from models.policy import PolicyPack, duration_seconds
     from models.records import Registered, Registration
     from models.status import RequestStatus
-    from workflows.request_state import RequestState, add_years
+    from workflows.request_state import LOCAL, SYSTEM, RequestState, add_years
 
-# Archive writes and policy loading are short, idempotent and local to the worker: local activities keep the
-# history small (one marker each) and retry until the database is back.
-LOCAL = {"start_to_close_timeout": timedelta(seconds=30),
-         "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))}
-CLOCKS = ("first_response", "handling", "closure", "revisit", "assignment")
-SYSTEM = Actor(id="kefu", role="system")
+from workflows.dispatch import DispatchSteps
+from workflows.incident_link import IncidentLinkSteps
+
+CLOCKS = ("first_response", "handling", "closure", "revisit", "assignment")  # one timer task each
 
 
 @workflow.defn(name="ServiceRequestWorkflow")
-class ServiceRequestWorkflow:
+class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
     @workflow.init
     def __init__(self, intake: Intake) -> None:
         self.s = RequestState(intake, workflow.info().workflow_id)
@@ -171,103 +164,6 @@ class ServiceRequestWorkflow:
             if s.stage == "resolved":
                 break
         await self._release("resolved")
-
-    async def dispatch(self) -> None:
-        """001 §4.2 task assignment by type, resources and schedule; 003 §1.1 assigned automatically within the
-        policy's limit. The offer waits `accept_within`; then the case returns and goes to the next candidate."""
-        s, pack = self.s, self._pack()
-        rule = pack.assignment
-        assert rule is not None
-        team, prefer, waiting = rule.teams.get(s.department), s.owner, ""
-        try:
-            while s.stage == "handling" and s.dispatch_wanted:
-                s.assign_attempts += 1
-                attempt = s.assign_attempts
-                result = await workflow.execute_local_activity(
-                    "assign_agent", self._assign_request(attempt, team, prefer), result_type=AssignResult,
-                    summary=f"dispatch to {team or s.department} (attempt {attempt})", **LOCAL)  # type: ignore[arg-type]
-                now = workflow.now()
-                if "assignment" not in s.clocks and result.reason != "no_agents":
-                    # the limit runs from the start of handling; a center without a directory has none (the
-                    # first-response clock covers pick-up from the queue)
-                    spec = ClockSpec(target=rule.within, pausable=False, source=rule.source or "003 §1.1")
-                    s.clocks["assignment"] = SlaClock.start("assignment", spec, pack.calendar,
-                                                            s.timeline.get("handling", now))
-                    s.touch_clock("assignment")
-                if result.agent_id and (s.stage != "handling" or not s.dispatch_wanted):  # taken meanwhile
-                    await self._release_agent(result.agent_id, attempt, "reassigned")
-                    return
-                if result.agent_id is None:
-                    if result.reason != waiting:
-                        waiting = result.reason
-                        s.record(now, SYSTEM.id, "system", "dispatch_waiting", reason=result.reason,
-                                 team=team or s.department, candidates=result.candidates)
-                        self._publish()
-                    if result.reason == "no_agents":  # no directory for this team: agents take it from the queue
-                        return
-                    if result.reason == "none_on_duty" and s.returned_by:
-                        s.returned_by.clear()  # everyone on duty let it return once: offer it round again
-                    with contextlib.suppress(TimeoutError):
-                        await workflow.wait_condition(lambda: not s.dispatch_wanted or s.stage != "handling",
-                                                      timeout=duration_seconds(rule.retry_every),
-                                                      timeout_summary="dispatch retry")
-                    continue
-                if not await self._offer(result, attempt, prefer):
-                    prefer = None
-                    continue
-                return
-        finally:
-            s.dispatch_wanted = False
-
-    async def _offer(self, result: AssignResult, attempt: int, before: str | None) -> bool:
-        """Offer the case to the chosen agent; False when it came back (declined or the return timer ran out)."""
-        s, rule, now = self.s, self._pack().assignment, workflow.now()
-        agent = result.agent_id or ""
-        s.hold, s.team, s.owner, s.taken, s.declined = (agent, attempt), result.team or s.team, agent, False, False
-        s.sub_state = "assigned"
-        accept_within = duration_seconds(rule.accept_within)  # type: ignore[union-attr]
-        accept_by = (now + timedelta(seconds=accept_within)).isoformat()
-        seq = s.record(now, SYSTEM.id, "system", "assign", before=before, after=agent, team=s.team,
-                       strategy=rule.strategy, attempt=attempt, load=result.load,  # type: ignore[union-attr]
-                       capacity=result.capacity, accept_by=accept_by)
-        s.notify(seq, "assignment", "owner", agent, accept_by=accept_by, team=s.team)
-        self._publish()
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(lambda: s.taken or s.declined or s.owner != agent or s.stage != "handling",
-                                          timeout=accept_within, timeout_summary="return timer")
-        if s.taken or s.owner != agent or s.stage != "handling":
-            return True
-        # 退回: the assignee declined or did not accept in time; the next candidate gets it
-        why = "declined" if s.declined else f"not accepted within {rule.accept_within}"  # type: ignore[union-attr]
-        await self._release("returned")
-        s.returned_by.append(agent)
-        s.owner, s.sub_state = None, "pending"
-        s.record(workflow.now(), SYSTEM.id, "system", "assignment_returned", agent=agent, reason=why,
-                 attributed_to=agent)
-        self._publish()
-        return False
-
-    def _assign_request(self, attempt: int, team: str | None, prefer: str | None) -> AssignRequest:
-        s, rule = self.s, self._pack().assignment
-        return AssignRequest(
-            request_id=s.intake.request_id, attempt=attempt, strategy=rule.strategy,  # type: ignore[union-attr]
-            team=team, department=s.department, request_type=s.cls.request_type,  # type: ignore[union-attr]
-            category=s.cls.category, language=s.intake.customer.language,  # type: ignore[union-attr]
-            channel=s.intake.channel, region=s.intake.region, prefer=prefer, exclude=list(s.returned_by),
-            at=workflow.now())
-
-    async def _release(self, reason: str) -> None:
-        if self.s.hold:
-            agent, attempt = self.s.hold
-            self.s.hold = None
-            await self._release_agent(agent, attempt, reason)
-
-    async def _release_agent(self, agent: str, attempt: int, reason: str) -> None:
-        """The agent's capacity slot is free again (idempotent per request and attempt)."""
-        await workflow.execute_local_activity(
-            "release_agent", Release(request_id=self.s.intake.request_id, attempt=attempt, agent_id=agent,
-                                     reason=reason),  # type: ignore[arg-type]
-            summary=f"release {agent} ({reason})", **LOCAL)  # type: ignore[arg-type]
 
     def _answer_at_first_contact(self, now: datetime) -> None:
         """An inquiry answered at first contact (e.g. by the chatbot) counts toward first-contact resolution."""
@@ -467,15 +363,6 @@ class ServiceRequestWorkflow:
             s.complaint_owner = s.owner  # 首诉负责 (000 §2.5, 001 §4.1)
         s.sub_state = "in_progress"
 
-    def _taken(self, now: datetime) -> None:
-        """The work order has its handler: the assignment clock stops and dispatch ends (003 §1.1)."""
-        s = self.s
-        s.taken, s.dispatch_wanted = True, False
-        clock = s.clocks.get("assignment")
-        if clock and clock.running:
-            clock.stop(now)
-            s.touch_clock("assignment")
-
     def do_note(self, actor: Actor, now: datetime, text: str, customer_visible: bool, eta: str | None) -> None:
         seq = self.s.record(now, actor.id, actor.role, "note", text=text, customer_visible=customer_visible, eta=eta)
         if customer_visible:  # 003 §2.3: problem, progress, estimated resolution time, next steps
@@ -510,17 +397,6 @@ class ServiceRequestWorkflow:
         if s.sub_state == "assigned":
             s.sub_state = "in_progress" if s.first_response_at else "pending"
         s.record(now, actor.id, actor.role, "assign", before=before, after=owner)
-
-    def do_accept(self, actor: Actor, now: datetime, comment: str) -> None:
-        """接单: the assignee takes the offered case."""
-        s = self.s
-        self._taken(now)
-        s.sub_state = "in_progress" if s.first_response_at else "pending"
-        s.record(now, actor.id, actor.role, "accept", comment=comment, team=s.team)
-
-    def do_decline(self, actor: Actor, now: datetime, reason: str) -> None:
-        self.s.declined = True
-        self.s.record(now, actor.id, actor.role, "decline", reason=reason)
 
     def do_transfer(self, actor: Actor, now: datetime, department: str, reason: str, joint: bool,
                     to_owner: str | None) -> None:
@@ -658,11 +534,8 @@ class ServiceRequestWorkflow:
         """A supervisor raises the request one level or to a named level. A signal cannot answer, so a refused
         one is recorded as rejected and changes nothing else."""
         s, now = self.s, workflow.now()
-        try:
-            request = EscalateRequest.model_validate(payload)
-        except ValidationError as exc:
-            s.record(now, "unknown", "unknown", "escalate", rejected=True,
-                     reason=one_line(exc, where="payload", count_more=False))
+        request = s.decode(EscalateRequest, payload, "escalate", now)
+        if request is None:
             return
         actor = request.actor
         reason = check_action("escalate", actor.id, actor.role, self._situation())
@@ -674,80 +547,6 @@ class ServiceRequestWorkflow:
             return
         self._escalate(target, "signal", request.reason, actor)
         self._publish()
-
-    # --- incidents: signal `incident` from IncidentWorkflow (SEEDS §11) --------------------------------------------
-    @workflow.signal
-    def incident(self, payload: Any) -> None:
-        """An incident's event reaches each linked request; (incident_id, seq) applies it once however often it
-        is delivered. The customer hears of progress from the incident itself, once per customer."""
-        s, now = self.s, workflow.now()
-        try:
-            event = IncidentEvent.model_validate(payload)
-        except ValidationError as exc:
-            s.record(now, "unknown", "unknown", "incident", rejected=True,
-                     reason=one_line(exc, where="payload", count_more=False))
-            return
-        key = f"{event.incident_id}:{event.seq}"
-        if key in s.incident_seen:
-            return
-        if s.incident_id and s.incident_id != event.incident_id:
-            s.record(now, event.lead, "supervisor", f"incident_{event.kind}", rejected=True,
-                     reason=f"incident: already linked to incident {s.incident_id}", incident_id=event.incident_id)
-            return
-        s.incident_seen.add(key)
-        s.incident_id, s.incident_linked = event.incident_id, True
-        detail = {"incident_id": event.incident_id, "seq": event.seq, "level": event.level, "title": event.title}
-        if event.kind == "linked":
-            s.record(now, event.lead, "supervisor", "incident_linked", lead=event.lead, **detail)
-        elif event.kind == "progress":
-            s.record(now, event.lead, "supervisor", "incident_update", text=event.text, **detail)
-        elif event.kind == "resolved":
-            s.record(now, event.lead, "supervisor", "incident_resolved", summary=event.text,
-                     root_cause=event.root_cause, **detail)
-            if s.stage == "handling":
-                self._resolve_by_incident(event)
-            elif s.stage in ("received", "accepted", "classified"):
-                s.incident_resolution = event  # applied when handling begins
-        else:
-            s.incident_reviewed = True
-            s.record(now, event.lead, "supervisor", "incident_reviewed", findings=event.text, **detail)
-        self._publish()
-
-    def _resolve_by_incident(self, event: IncidentEvent) -> None:
-        """Resolving the incident resolves each linked request in handling with the incident's summary."""
-        s, now = self.s, workflow.now()
-        s.incident_resolution = None
-        lead = Actor(id=event.lead, role="supervisor")
-        if not s.first_response_at:  # the incident's notices answered the customer
-            self._responded(lead, now)
-        self.do_resolve(lead, now, summary=event.text, root_cause=event.root_cause, decision=None)
-
-    async def _link_incident(self, incident_id: str) -> None:
-        """Tell the incident about a request submitted with its id; it answers with signal `incident`."""
-        s = self.s
-        try:
-            await workflow.get_external_workflow_handle(incident_workflow_id(incident_id)).signal(
-                "link_request", s.intake.request_id)
-        except FailureError as exc:
-            s.incident_id = None
-            s.record(workflow.now(), SYSTEM.id, "system", "incident_link_failed", incident_id=incident_id,
-                     reason=str(exc).splitlines()[0][:200] if str(exc) else "incident not found")
-
-    async def watch_for_incident(self) -> None:
-        """000 §7.1: a surge of complaints of one category from many customers raises (or joins) an incident."""
-        s, pack = self.s, self._pack()
-        auto = pack.incidents.auto if pack.incidents else None
-        if not auto or s.incident_id or s.cls is None or s.cls.request_type not in auto.request_types:
-            return
-        seen = ComplaintSeen(request_id=s.intake.request_id, policy=pack.id, request_type=s.cls.request_type,
-                             category=s.cls.category, customer_id=s.intake.customer.id, at=workflow.now())
-        found = await workflow.execute_local_activity("watch_complaints", seen, summary="incident detector",
-                                                      **LOCAL)  # type: ignore[arg-type]
-        if found and not s.incident_id:
-            s.incident_id = str(found)
-            s.record(workflow.now(), SYSTEM.id, "system", "incident_detected", incident_id=s.incident_id,
-                     category=s.cls.category)
-            self._publish()
 
     # --- operators: query `status` ---------------------------------------------------------------------------------
     @workflow.query

@@ -16,9 +16,11 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from archive.directory import Directory
 from archive.store import Archive
 from domain.calendar import business_calendar
 from domain.policies import get_pack
+from models.assignment import Agent
 from models.status import STAGES, RequestStatus
 from starter import wait_for_status
 from tests.conftest import running_worker
@@ -319,23 +321,26 @@ async def test_06_unauthorised_operation_on_an_account(
 # --- 7, 8, 11 telecom -----------------------------------------------------------------------------------------------
 async def test_07_home_broadband_outage_by_phone(
         ts_env: WorkflowEnvironment, archive: Archive, task_queue: str) -> None:
-    """Network outage → urgent, response within 15 min (003 §3.1); assigned to the network team within 2 h;
-    待处理 → 处理中 → 已解决; result within 24 h; revisit ≥ 90 → closed; retention ≥ 3 years."""
+    """Network outage → urgent, response within 15 min (003 §3.1); assigned automatically to the network team
+    within 2 h (003 §1.1); 待处理 → 处理中 → 已解决; result within 24 h; revisit ≥ 90 → closed; retention ≥ 3 years."""
+    Directory(archive.engine).upsert_agents([
+        Agent(id="net-eng-zhang", name="张工", team="network", department="network", capacity=3),
+        Agent(id="agent-he", name="何", team="front", department="customer_service", capacity=10)])  # not picked
     async with running_worker(ts_env, archive, task_queue):
         handle, _ = await start(ts_env.client, task_queue, policy="telecom", channel="phone", type_hint=None,
                                 description="家里宽带断网了，完全上不了网")
-        st = await wait_for_status(handle, lambda s: s.stage == "handling")
+        st = await wait_for_status(handle, lambda s: s.sub_state == "assigned")
         assert (st.request_type, st.category, st.priority) == ("repair", "network_outage", "urgent")
-        assert st.department == "network" and st.sub_state == "pending"  # 待处理
+        assert (st.department, st.team, st.owner) == ("network", "network", "net-eng-zhang")  # 003 §1.1
         assert_clock(st, "first_response", 15 * MIN)
         assert_clock(st, "handling", 24 * HOUR)
+        assert_clock(st, "assignment", 2 * HOUR)
 
         await ts_env.sleep(timedelta(minutes=5))
-        st = await act(handle, "respond", actor="agent-he", message="您好，已受理，正在安排网络工程师")
+        st = await act(handle, "accept", actor="net-eng-zhang")
+        assert st.sub_state == "pending" and st.clocks["assignment"].stopped_at is not None  # 待处理
+        st = await act(handle, "respond", actor="net-eng-zhang", message="您好，已受理，工程师正在排查线路")
         assert st.sub_state == "in_progress"  # 处理中
-        await ts_env.sleep(timedelta(minutes=50))
-        st = await act(handle, "assign", actor="sup-chen", role="supervisor", owner="net-eng-zhang")
-        assert st.owner == "net-eng-zhang" and st.department == "network"
         await ts_env.sleep(timedelta(hours=2))
         st = await act(handle, "resolve", actor="net-eng-zhang", summary="光缆故障已修复，宽带恢复")
         assert st.stage == "resolved"  # 已解决
@@ -351,6 +356,8 @@ async def test_07_home_broadband_outage_by_phone(
     accepted = events(archive, final.request_id, "accepted")[0]["at"]
     assign = events(archive, final.request_id, "assign")[0]
     assert assign["detail"]["after"] == "net-eng-zhang" and assign["at"] - accepted <= timedelta(hours=2)
+    assert assign["actor_role"] == "system" and assign["detail"]["team"] == "network"
+    assert events(archive, final.request_id, "accept")[0]["at"] - accepted <= timedelta(hours=2)
     resolved = events(archive, final.request_id, "resolve")[0]["at"]
     assert events(archive, final.request_id, "result_reported")[0]["at"] - resolved <= timedelta(hours=24)
     subs = [(e["action"], e["stage"]) for e in trail(archive, final.request_id)]
