@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from models.errors import one_line
 
@@ -26,3 +27,15 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> 
         print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     else:
         print(text(data))
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+async def run_update(handle: WorkflowHandle, name: str, payload: BaseModel, result_type: type[R]) -> R:
+    """Execute an update; a validator's refusal becomes a one-line CliError."""
+    try:
+        return await handle.execute_update(name, payload, result_type=result_type)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        raise CliError(f"refused: {getattr(cause, 'message', None) or cause}") from exc

@@ -24,16 +24,21 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 import temporal_env
+from archive.directory import Directory
 from archive.store import Archive
 from codec import codec_from_env, new_key_entry
 from domain.policies import get_pack, load_all
 from logconfig import configure_logging
 from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
+from models.assignment import Agent
+from models.incident import Declare, Progress, Review, incident_workflow_id
+from models.incident import Resolve as IncidentResolve
 from models.intake import Intake
 from models.policy import duration_seconds
 from models.status import RequestStatus
 from starter import submit, wait_for_status
 from worker import build_worker
+from workflows.incident import IncidentWorkflow
 from workflows.service_request import ServiceRequestWorkflow
 
 TASK_QUEUE = "kefu-demo"
@@ -45,6 +50,14 @@ class Sample:
     title: str
     intake: dict[str, Any]
     steps: list[tuple[Any, ...]] = field(default_factory=list)
+    incident: dict[str, Any] | None = None  # declared (IncidentWorkflow) before the request arrives
+
+
+# The demo's agent directory: the telecom network team, so the outage sample is dispatched (003 §1.1); every
+# other team has no directory and its requests wait in the queue, taken by whoever responds.
+AGENTS = [Agent(id="net-tech-01", name="张工", team="network", department="network", capacity=5),
+          Agent(id="net-tech-02", name="李工", team="network", department="network", capacity=5)]
+SUP_CHEN = {"id": "sup-chen", "role": "supervisor"}
 
 
 def customer(n: int, lang: str = "zh-CN") -> dict[str, Any]:
@@ -142,11 +155,21 @@ def samples() -> list[Sample]:
             [m(4), a("respond", actor="agent-gu", message="您好，我们已受理您的投诉"), h(6),
              a("resolve", actor="agent-gu", summary="已退还多扣手续费", root_cause="操作失误 staff error"),
              a("check", actor="lead-xu", role="team_lead", passed=True, remarks="凭证齐全"), CONFIRM, survey(90)]),
-        Sample("Home broadband outage (telecom)", {
+        Sample("Outage dispatched: first assignee lets it return (telecom)", {
             "policy": "telecom", "channel": "phone", "description": "家里宽带断网了，无法上网"},
-            [m(10), a("respond", message="您好，已为您派单网络部"), a("assign", actor="sup-he", role="supervisor",
-                                                               owner="net-tech-01"), h(5),
-             a("resolve", actor="net-tech-01", summary="更换分光器后恢复"), h(2), CONFIRM, survey(92)]),
+            [m(5), a("respond", message="您好，已为您派单网络部"), m(11), a("accept", actor="net-tech-02"),
+             a("note", actor="net-tech-02", text="工程师已出发", customer_visible=True, eta="2小时内"),
+             h(5), a("resolve", actor="net-tech-02", summary="更换分光器后恢复"), h(2), CONFIRM, survey(92)]),
+        Sample("Account breach linked to an incident (finance)", {
+            "policy": "finance", "channel": "phone", "description": "我的账户出现未经授权的操作，资金被转走",
+            "amount": "8000.00", "security": True, "incident_id": "INC-DEMO-01", "accepted_by": "agent-zhou"},
+            [m(3), a("respond", actor="agent-zhou", message="您好，已冻结账户并上报安全事件"),
+             ("incident", ("update", {"actor": SUP_CHEN, "text": "已确认为盗刷，资金正在追回"})), h(3),
+             ("incident", ("resolve", {"actor": SUP_CHEN, "summary": "资金已追回，账户已解冻",
+                                       "root_cause": "钓鱼短信导致密码泄露"})), CONFIRM,
+             ("incident", ("review", {"actor": SUP_CHEN, "findings": "加强异常交易拦截与短信提醒"})), survey(94)],
+            incident={"incident_id": "INC-DEMO-01", "policy": "finance", "level": 2, "title": "账户盗刷事件",
+                      "lead": "sup-chen", "declared_by": SUP_CHEN}),
         Sample("Routine inquiry through the chatbot (general)", {
             "policy": "general", "channel": "chatbot", "type_hint": "inquiry",
             "description": "积分怎么查询?", "first_contact_answer": "在 APP 我的-积分 中查询"},
@@ -170,7 +193,11 @@ async def answer_survey(env: WorkflowEnvironment, handle: WorkflowHandle, answer
     return await handle.execute_update(ServiceRequestWorkflow.survey, answer)
 
 
-async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tuple[Any, ...]]) -> RequestStatus:
+INCIDENT_UPDATES = {"update": Progress, "resolve": IncidentResolve, "review": Review}
+
+
+async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tuple[Any, ...]],
+                incident: WorkflowHandle | None = None) -> RequestStatus:
     for step in steps:
         kind, arg = step
         if kind == "wait":
@@ -186,6 +213,9 @@ async def drive(env: WorkflowEnvironment, handle: WorkflowHandle, steps: list[tu
             await confirm_result(handle, accepted=arg)
         elif kind == "survey":
             await answer_survey(env, handle, SurveyAnswer.model_validate(arg))
+        elif kind == "incident" and incident is not None:
+            name, payload = arg
+            await incident.execute_update(name, INCIDENT_UPDATES[name].model_validate(payload))
     return await handle.result()
 
 
@@ -215,7 +245,7 @@ def elapsed(start: datetime, moment: datetime | None) -> str:
 
 
 def clocks_text(st: RequestStatus) -> str:
-    short = {"first_response": "resp", "handling": "hand", "closure": "close", "revisit": "rev"}
+    short = {"first_response": "resp", "handling": "hand", "closure": "close", "revisit": "rev", "assignment": "asg"}
     return " ".join(f"{short[n]}:{'BREACH' if c.breached else 'met'}" for n, c in st.clocks.items())
 
 
@@ -262,13 +292,22 @@ async def main() -> int:
     async with env:
         await temporal_env.register_search_attributes(env.client)
         async with build_worker(env.client, archive, task_queue=TASK_QUEUE):
+            Directory(archive.engine).upsert_agents(AGENTS)
             all_samples = samples()
             for n, sample in enumerate(all_samples, start=1):
                 customers.append(customer(n))
                 intake = Intake.model_validate({"request_id": f"demo-{n:02d}", "customer": customers[-1],
                                                 **sample.intake})
+                incident = None
+                if sample.incident:
+                    declare = Declare.model_validate(sample.incident)
+                    incident = await env.client.start_workflow(
+                        IncidentWorkflow.run, declare, id=incident_workflow_id(declare.incident_id),
+                        task_queue=TASK_QUEUE)
                 handle, _ = await submit(env.client, intake, task_queue=TASK_QUEUE)
-                final = await drive(env, handle, sample.steps)
+                final = await drive(env, handle, sample.steps, incident)
+                if incident:
+                    await incident.result()  # reviewed: the incident is complete
                 rows.append((sample, final))
                 print(f"[{n}/{len(all_samples)}] {final.ticket} {sample.title}: {final.stage} ({final.outcome})",
                       flush=True)

@@ -15,6 +15,7 @@
     kefu db upgrade|downgrade REV|current    archive schema migrations (Alembic; production's only schema path)
     kefu doctor [--require-encryption]       health checks, one line each; exit 0 healthy, 2 otherwise
     kefu agent import|add|list|remove        the agent directory that dispatch assigns from (docs/assignment.md)
+    kefu incident declare|link|update|resolve|review|show|list   incidents 突发事件 (docs/incidents.md)
 Every command takes --json. Errors are one line on stderr with exit code 2.
 """
 
@@ -30,14 +31,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 import agents_cli
+import incident_cli
 import temporal_env
-from cli_common import CliError, emit, validation_message
+from cli_common import CliError, emit, run_update, validation_message
 from domain.policies import PolicyError, get_pack, load_all, load_pack
 from models.actions import ACTION_KINDS, Act, Confirm, EscalateRequest, SurveyAnswer
 from models.intake import Intake, workflow_id_for
@@ -141,11 +143,7 @@ def build_act(args: argparse.Namespace) -> Act:
 
 
 async def update(handle: WorkflowHandle, name: str, payload: BaseModel) -> RequestStatus:
-    try:
-        return await handle.execute_update(name, payload, result_type=RequestStatus)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        raise CliError(f"refused: {getattr(cause, 'message', None) or cause}") from exc
+    return await run_update(handle, name, payload, RequestStatus)
 
 
 def status_text(st: dict[str, Any]) -> str:
@@ -434,6 +432,7 @@ def parser() -> argparse.ArgumentParser:
                     "e.g. -1 or base)")
 
     agents_cli.add_parser(cmd)
+    incident_cli.add_parser(cmd)
 
     dr = cmd("doctor", "check the Temporal connection, namespace, search attributes, schema version, codec keys")
     dr.add_argument("--require-encryption", action="store_true", help="fail when no payload keys are configured")
@@ -477,6 +476,14 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 0 if doctor.healthy(checks) else 2
 
 
+async def connect() -> Client:
+    try:
+        return await temporal_env.connect()
+    except RuntimeError as exc:
+        raise CliError(f"cannot reach Temporal at {temporal_env.temporal_address()}: start it with `make run` "
+                       f"or set TEMPORAL_ADDRESS ({str(exc).splitlines()[0][:120]})") from exc
+
+
 async def run_temporal(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     if args.command == "escalate-bulk":  # archive and confirmation first: no server needed to say "no match"
@@ -486,11 +493,10 @@ async def run_temporal(args: argparse.Namespace) -> None:
             return
         if not confirm_bulk(rows, args):
             raise CliError("cancelled: nothing escalated")
-    try:
-        client = await temporal_env.connect()
-    except RuntimeError as exc:
-        raise CliError(f"cannot reach Temporal at {temporal_env.temporal_address()}: start it with `make run` "
-                       f"or set TEMPORAL_ADDRESS ({str(exc).splitlines()[0][:120]})") from exc
+    client = await connect()
+    if args.command == "incident":
+        await incident_cli.run(args, client)
+        return
     if args.command == "submit":
         intake = build_intake(args)
         _, result = await submit(client, intake, wait_for_ticket=not args.no_wait)
@@ -595,6 +601,8 @@ def main(argv: list[str] | None = None) -> int:
             run_db(args)
         elif args.command == "agent":
             agents_cli.run(args)
+        elif args.command == "incident" and args.incident_action == "list":
+            asyncio.run(incident_cli.run(args, None))  # type: ignore[arg-type]  # the archive only
         elif args.command in ("list", "show", "schema", "sla", "policy", "report"):
             run_local(args)
         else:

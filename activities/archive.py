@@ -9,16 +9,13 @@ from __future__ import annotations
 from structlog.contextvars import bound_contextvars
 from temporalio import activity
 
+from activities.common import attempt, uninterrupted
 from activities.notify import Notifier
 from archive.store import Archive
 from logconfig import get_logger
 from models.records import PersistBatch, Registered, Registration
 
 log = get_logger(__name__)
-
-
-def _attempt() -> int | None:
-    return activity.info().attempt if activity.in_activity() else None
 
 
 class ArchiveActivities:
@@ -29,7 +26,7 @@ class ArchiveActivities:
     @activity.defn(name="register_request")
     def register_request(self, reg: Registration) -> Registered:
         """Acceptance: the work order gets its ticket (002 §2.1.2)."""
-        with bound_contextvars(request_id=reg.request_id, attempt=_attempt()):
+        with uninterrupted(), bound_contextvars(request_id=reg.request_id, attempt=attempt()):
             registered = self._archive.register(reg)
             log.info("request registered", ticket=registered.ticket, created=registered.created)
             return registered
@@ -38,7 +35,7 @@ class ArchiveActivities:
     def persist(self, batch: PersistBatch) -> int:
         """One transition's writes in one transaction; returns the number of notices newly queued."""
         projection = batch.projection
-        with bound_contextvars(request_id=projection.request_id, attempt=_attempt()):
+        with uninterrupted(), bound_contextvars(request_id=projection.request_id, attempt=attempt()):
             queued = self._archive.persist(batch, self._notifier)
             log.info(
                 "transition persisted",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from structlog.contextvars import bound_contextvars
 from temporalio import activity
 
-from activities.archive import _attempt
+from activities.common import attempt, uninterrupted
 from archive.directory import Directory
 from logconfig import get_logger
 from models.assignment import AssignRequest, AssignResult, Release
@@ -24,7 +24,7 @@ class AssignmentActivities:
     @activity.defn(name="assign_agent")
     def assign_agent(self, req: AssignRequest) -> AssignResult:
         """Pick and hold the best-ranked agent with room; reason says why nobody was when agent_id is None."""
-        with bound_contextvars(request_id=req.request_id, attempt=_attempt()):
+        with uninterrupted(), bound_contextvars(request_id=req.request_id, attempt=attempt()):
             result = self._directory.assign(req)
             log.info("assignment", strategy=req.strategy, team=req.team, assign_attempt=req.attempt,
                      agent_id=result.agent_id, reason=result.reason, load=result.load, capacity=result.capacity,
@@ -34,7 +34,7 @@ class AssignmentActivities:
     @activity.defn(name="release_agent")
     def release_agent(self, rel: Release) -> bool:
         """End the hold; True only for the call that ended it (retries return False and change nothing)."""
-        with bound_contextvars(request_id=rel.request_id, attempt=_attempt()):
+        with uninterrupted(), bound_contextvars(request_id=rel.request_id, attempt=attempt()):
             released = self._directory.release(rel)
             log.info("assignment released", agent_id=rel.agent_id, assign_attempt=rel.attempt, reason=rel.reason,
                      released=released)

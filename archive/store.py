@@ -2,7 +2,9 @@
 
 Every write is idempotent so activity retries and workflow replays never duplicate a row or a notification:
 registration by request_id, audit lines by (request_id, seq), outbox rows by notice key, archive records by
-(request_id, closure) — all INSERT … ON CONFLICT DO NOTHING on both dialects.
+(request_id, closure) — INSERT … ON CONFLICT DO NOTHING on both dialects. One exception: an audit line written by a
+workflow task that never completed (its history was discarded) is replaced by the completed task's line for the
+same seq, so the trail always matches the workflow's history.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, make_url, update
+from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, make_url, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
@@ -24,10 +26,10 @@ from sqlmodel import Session, SQLModel, col, select
 from archive import directory_tables, incident_tables
 from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
 from logconfig import get_logger
-from models.records import PersistBatch, Registered, Registration
+from models.records import Notice, PersistBatch, Registered, Registration
 
 if TYPE_CHECKING:
-    from activities.notify import Notifier
+    from activities.notify import Notifier, RenderedNotice
 
 DEFAULT_URL = "sqlite:///.data/kefu.db"
 TICKET_TZ = ZoneInfo("Asia/Shanghai")  # the ticket's date is the acceptance day where the center works
@@ -35,6 +37,8 @@ TERMINAL_STAGES: frozenset[str] = frozenset({"completed"})  # no clock runs any 
 TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__,  # type: ignore[list-item]
                        *directory_tables.TABLES, *incident_tables.TABLES]
 REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
+AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
+OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
 log = get_logger(__name__)
 
 
@@ -101,8 +105,7 @@ class Archive:
     def __init__(self, url: str | None = None) -> None:
         self.url = database_url(url)
         self.engine = _engine(self.url)
-        dialect = self.engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self.insert = dialect_insert(self.engine)
 
     def create_schema(self) -> None:
         """Create missing tables and indexes; existing ones are left alone."""
@@ -112,9 +115,20 @@ class Archive:
         self.engine.dispose()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def transaction(self) -> Iterator[Session]:
         with Session(self.engine) as session, session.begin():
             yield session
+
+    def queue_notice(self, session: Session, notice: Notice, rendered: RenderedNotice, now: datetime) -> bool:
+        """One outbox row; False when its key was queued before (a retry or a replay)."""
+        return session.execute(
+            self.insert(OUTBOX)
+            .values(key=notice.key, request_id=notice.request_id, template=notice.template, audience=notice.audience,
+                    recipient=rendered.recipient, channel=rendered.channel, language=notice.language,
+                    subject=rendered.subject, body=rendered.body, created_at=now, status="queued")
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(OUTBOX.c.key)
+        ).scalar() is not None
 
     # --- writes -------------------------------------------------------------------------------------------
 
@@ -141,12 +155,12 @@ class Archive:
             "updated_at": reg.accepted_at,
         }
         insert = (
-            self._insert(REQUESTS)
+            self.insert(REQUESTS)
             .values(values)
             .on_conflict_do_nothing(index_elements=["request_id"])
             .returning(REQUESTS.c.id)
         )
-        with self._transaction() as session:
+        with self.transaction() as session:
             row_id = session.execute(insert).scalar()
             if row_id is None:  # registered before: a retry, or another worker won the race
                 ticket = session.exec(select(RequestRow.ticket).where(RequestRow.request_id == reg.request_id)).one()
@@ -162,7 +176,7 @@ class Archive:
         _check(batch)
         now = datetime.now(UTC)
         queued = []
-        with self._transaction() as session:
+        with self.transaction() as session:
             # Projection first (the write lock on SQLite); a stale batch (older updated_at) must not win.
             applied = session.execute(
                 update(REQUESTS)
@@ -176,36 +190,23 @@ class Archive:
                 log.warning("stale projection not applied", request_id=request_id, updated_at=projection.updated_at)
             request = _public(row)
             if batch.events:  # 000 §3.2 operation log; 002 §2.4.3 records not modified or deleted
-                session.execute(
-                    self._insert(AuditRow.__table__)
-                    .values([line.model_dump(mode="json") | {"at": line.at} for line in batch.events])
-                    .on_conflict_do_nothing(index_elements=["request_id", "seq"])
-                )
+                rows = self.insert(AUDIT).values([line.model_dump(mode="json") | {"at": line.at}
+                                                  for line in batch.events])
+                # A replayed line is a no-op. A different line under the same seq was written by a workflow task
+                # that failed after its local activities ran (its history was discarded and the retry ordered
+                # events differently, e.g. a signal first): the completed task's line replaces it.
+                changed = {c: getattr(rows.excluded, c) for c in ("at", "actor_id", "actor_role", "action", "stage",
+                                                                   "detail", "rejected")}
+                session.execute(rows.on_conflict_do_update(
+                    index_elements=["request_id", "seq"], set_=changed,
+                    where=or_(*(AUDIT.c[c] != rows.excluded[c] for c in ("action", "at", "actor_id", "stage")))))
             for notice in batch.notices:
                 rendered = notifier.render(notice, request)
-                inserted = session.execute(
-                    self._insert(OutboxRow.__table__)
-                    .values(
-                        key=notice.key,
-                        request_id=request_id,
-                        template=notice.template,
-                        audience=notice.audience,
-                        recipient=rendered.recipient,
-                        channel=rendered.channel,
-                        language=notice.language,
-                        subject=rendered.subject,
-                        body=rendered.body,
-                        created_at=now,
-                        status="queued",
-                    )
-                    .on_conflict_do_nothing(index_elements=["key"])
-                    .returning(OutboxRow.__table__.c.key)
-                ).scalar()
-                if inserted is not None:
+                if self.queue_notice(session, notice, rendered, now):
                     queued.append((notice, rendered))
             if batch.final:  # 000 §1.2 archived for traceability; 002 §6.3 retention by class
                 session.execute(
-                    self._insert(ArchiveRecord.__table__)
+                    self.insert(ArchiveRecord.__table__)
                     .values(
                         request_id=request_id,
                         closure=projection.reopen_count + 1,

@@ -9,6 +9,9 @@ Both are driven with the same concurrency on the same dev server, alternating, i
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import statistics
 import sys
 import time
 from collections import Counter
@@ -25,13 +28,14 @@ from starter import submit
 from workflows.service_request import ServiceRequestWorkflow
 
 REQUEST_TYPES = ("inquiry", "complaint", "suggestion", "repair", "transaction")
+UPDATE_RETRIES = {"count": 0}  # updates refused by a validator because the workflow was not at that stage yet
 
 
 class Progress:
-    """One line on stderr: `label [#####.....] done/total`."""
+    """One line on stderr: `label [#####.....] done/total note`."""
 
     def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.done = label, max(total, 1), 0
+        self.label, self.total, self.done, self.note = label, max(total, 1), 0, ""
         self.show()
 
     def step(self, n: int = 1) -> None:
@@ -39,10 +43,18 @@ class Progress:
         if self.done == self.total or self.done % max(1, self.total // 50) == 0:
             self.show()
 
+    def update(self, done: int, note: str = "") -> None:
+        """Set the count (and a note after it) and redraw."""
+        self.done, self.note = done, note
+        self.show()
+
     def show(self) -> None:
-        filled = 30 * self.done // self.total
+        filled = min(30, 30 * self.done // self.total)
         end = "\n" if self.done >= self.total else ""
-        sys.stderr.write(f"\r{self.label:<28} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}{end}")
+        note = f" {self.note}" if self.note else ""
+        clear = "\033[K" if sys.stderr.isatty() else ""
+        sys.stderr.write(f"\r{self.label:<28} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}{note}"
+                         f"{clear}{end}")
         sys.stderr.flush()
 
 
@@ -59,6 +71,7 @@ async def _update(handle: WorkflowHandle, update: Any, arg: Any, retry_every: fl
         except WorkflowUpdateFailedError:
             if time.monotonic() > deadline:
                 raise
+            UPDATE_RETRIES["count"] += 1
             await asyncio.sleep(retry_every)
 
 
@@ -104,12 +117,30 @@ async def run_many(count: int, concurrency: int, job: Callable[[int], Awaitable[
 
 
 async def history_counts(handle: WorkflowHandle) -> Counter[str]:
-    """Events by type in one workflow's history, plus `total`."""
+    """Events by type in one workflow's history, plus `total`; local-activity markers also by activity type
+    (`MARKER_RECORDED:persist`) and timers started by their summary (`TIMER_STARTED:revisit delay`)."""
     counts: Counter[str] = Counter()
     async for event in handle.fetch_history_events():
-        counts[EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")] += 1
+        name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        counts[name] += 1
         counts["total"] += 1
+        detail = _detail(event, name)
+        if detail:
+            counts[f"{name}:{detail}"] += 1
     return counts
+
+
+def _detail(event: Any, name: str) -> str | None:
+    """The local activity of a marker, or the summary of a timer (best effort: None when not decodable)."""
+    try:
+        if name == "MARKER_RECORDED":
+            data = event.marker_recorded_event_attributes.details["data"].payloads[0].data
+            return str(json.loads(data).get("activity_type") or "") or None
+        if name == "TIMER_STARTED" and event.HasField("user_metadata"):
+            return str(json.loads(event.user_metadata.summary.data)) or None
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return None
+    return None
 
 
 async def per_type_events(client: Client, task_queue: str, policy: str, revisit_delay_s: float) -> dict[str, Any]:
@@ -124,12 +155,13 @@ async def per_type_events(client: Client, task_queue: str, policy: str, revisit_
     _, counts = await run_many(len(REQUEST_TYPES), len(REQUEST_TYPES), job, progress)
     return {"events_per_type": {t: c["total"] for t, c in zip(REQUEST_TYPES, counts, strict=True)},
             "markers_per_type": {t: c["MARKER_RECORDED"] for t, c in zip(REQUEST_TYPES, counts, strict=True)},
-            "inquiry_breakdown": dict(counts[0])}
+            "inquiry_breakdown": dict(counts[0]),
+            "breakdown_per_type": {t: dict(c) for t, c in zip(REQUEST_TYPES, counts, strict=True)}}
 
 
 async def bare_rate(client: Client, count: int, concurrency: int, activities: int, local: bool,
                     prefix: str) -> float:
-    progress = Progress(f"bare {activities} {'local ' if local else ''}activities", count)
+    progress = Progress(f"{prefix}: bare {activities}{' local' if local else ''}", count)
 
     async def job(i: int) -> int:
         return await client.execute_workflow(BareWorkflow.run, BareInput(activities, local),
@@ -141,7 +173,7 @@ async def bare_rate(client: Client, count: int, concurrency: int, activities: in
 
 async def lifecycle_rate(client: Client, task_queue: str, policy: str, count: int, concurrency: int, prefix: str,
                          revisit_delay_s: float) -> tuple[float, list[WorkflowHandle]]:
-    progress = Progress("full lifecycle", count)
+    progress = Progress(f"{prefix}: full lifecycle", count)
 
     async def job(i: int) -> WorkflowHandle:
         return await drive_lifecycle(client, task_queue, policy, f"{prefix}-{i:05d}", "inquiry", revisit_delay_s)
@@ -149,34 +181,62 @@ async def lifecycle_rate(client: Client, task_queue: str, policy: str, count: in
     return await run_many(count, concurrency, job, progress)
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min, max and the relative spread (max - min) / median of per-round figures."""
+    med = statistics.median(values)
+    return {"median": round(med, 2), "min": round(min(values), 2), "max": round(max(values), 2),
+            "spread": round((max(values) - min(values)) / med, 2) if med else 0.0}
+
+
 async def measure(client: Client, task_queue: str, policy: str, count: int, concurrency: int, rounds: int,
                   revisit_delay_s: float) -> dict[str, Any]:
-    """Per-type histories first (they give K, the local activities of a happy path), then rounds of
-    bare (K ordinary activities) / lifecycle / bare (K local activities), alternating so machine noise hits
-    them alike. Rates are total completions over total time across rounds."""
+    """Per-type histories first (they give K, the local activities of a happy path, and warm the worker), then
+    `rounds` rounds, each a lifecycle batch and a bare batch (K ordinary no-op activities) back to back, their
+    order alternating from round to round, plus a bare batch of K *local* activities. The headline ratio is the
+    median of the per-round ratios (lifecycle rate / bare rate of the same round, so slow noise hits both);
+    `ratio_rounds` has every round's and `ratio_spread` their (max - min) / median."""
     types = await per_type_events(client, task_queue, policy, revisit_delay_s)
     k = types["markers_per_type"]["inquiry"]
+    retries_before = UPDATE_RETRIES["count"]
     spent = {"bare": 0.0, "bare_local": 0.0, "lifecycle": 0.0}
+    per_round: dict[str, list[float]] = {"bare": [], "bare_local": [], "lifecycle": []}
     handles: list[WorkflowHandle] = []
-    for r in range(rounds):
-        rate = await bare_rate(client, count, concurrency, k, False, f"bench-bare-{r}")
-        spent["bare"] += count / rate
-        rate, done = await lifecycle_rate(client, task_queue, policy, count, concurrency, f"bench-life{r}",
+    load: list[float] = []  # the machine's 1-minute load average after each round: the ratio moves with it
+
+    async def life(r: int) -> None:
+        rate, done = await lifecycle_rate(client, task_queue, policy, count, concurrency, f"life{r}",
                                           revisit_delay_s)
-        spent["lifecycle"] += count / rate
-        handles += done
-        rate = await bare_rate(client, count, concurrency, k, True, f"bench-barel-{r}")
-        spent["bare_local"] += count / rate
-    rates = {name: rounds * count / seconds for name, seconds in spent.items()}
+        per_round["lifecycle"].append(rate)
+        handles.extend(done)
+
+    async def bare(r: int) -> None:
+        per_round["bare"].append(await bare_rate(client, count, concurrency, k, False, f"bare{r}"))
+
+    for r in range(rounds):
+        for step in ((life, bare) if r % 2 == 0 else (bare, life)):
+            await step(r)
+        per_round["bare_local"].append(await bare_rate(client, count, concurrency, k, True, f"barel{r}"))
+        load.append(round(os.getloadavg()[0], 2))
+    for name, rates in per_round.items():
+        spent[name] = sum(count / rate for rate in rates)
+    pooled = {name: rounds * count / seconds for name, seconds in spent.items()}
+    ratios = [lr / br for lr, br in zip(per_round["lifecycle"], per_round["bare"], strict=True)]
+    ratios_local = [lr / br for lr, br in zip(per_round["lifecycle"], per_round["bare_local"], strict=True)]
     sample = handles[:: max(1, len(handles) // 20)]
     totals = [(await history_counts(h))["total"] for h in sample]
+    ratio = spread(ratios)
     return {
         "requests_per_round": count, "rounds": rounds, "concurrency": concurrency, "bare_activities": k,
         "revisit_delay_s": revisit_delay_s,
-        "lifecycle_per_s": round(rates["lifecycle"], 2), "bare_per_s": round(rates["bare"], 2),
-        "bare_local_per_s": round(rates["bare_local"], 2),
-        "ratio": round(rates["lifecycle"] / rates["bare"], 2),
-        "ratio_vs_local": round(rates["lifecycle"] / rates["bare_local"], 2),
+        "lifecycle_per_s": round(pooled["lifecycle"], 2), "bare_per_s": round(pooled["bare"], 2),
+        "bare_local_per_s": round(pooled["bare_local"], 2),
+        "ratio": ratio["median"], "ratio_spread": ratio["spread"], "ratio_min": ratio["min"],
+        "ratio_max": ratio["max"], "ratio_rounds": [round(x, 2) for x in ratios],
+        "ratio_pooled": round(pooled["lifecycle"] / pooled["bare"], 2),
+        "ratio_vs_local": spread(ratios_local)["median"],
+        "rates_per_round": {name: [round(x, 2) for x in rates] for name, rates in per_round.items()},
+        "load_average_per_round": load,
+        "update_retries_per_lifecycle": round((UPDATE_RETRIES["count"] - retries_before) / max(1, len(handles)), 1),
         "happy_path_events": round(sum(totals) / len(totals), 1), "happy_path_sampled": len(totals),
         **types,
     }

@@ -637,7 +637,9 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
         """Write buffered audit events, notices and the projection in order, one activity per batch."""
         s = self.s
         while True:
-            await workflow.wait_condition(lambda: self.done or bool(s.events or s.notices or s.final_pending))
+            # nothing before the work order is registered (a signal can arrive before acceptance)
+            await workflow.wait_condition(
+                lambda: bool(s.ticket) and (self.done or bool(s.events or s.notices or s.final_pending)))
             batch = s.take_batch(workflow.now())
             if batch is None:
                 return

@@ -20,11 +20,15 @@ from archive.directory import Directory
 from archive.store import Archive
 from domain.calendar import business_calendar
 from domain.policies import get_pack
+from models.actions import Actor
 from models.assignment import Agent
+from models.incident import Declare, Progress, Review, incident_workflow_id
+from models.incident import Resolve as IncidentResolve
 from models.status import STAGES, RequestStatus
 from starter import wait_for_status
-from tests.conftest import running_worker
+from tests.conftest import STARTED, running_worker
 from tests.workflow.helpers import act, confirm, escalate, start, status, survey
+from workflows.incident import IncidentWorkflow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MIN, HOUR = 60, 3600
@@ -281,13 +285,19 @@ async def test_05_suggestion_on_social_media(ts_env: WorkflowEnvironment, archiv
 async def test_06_unauthorised_operation_on_an_account(
         ts_env: WorkflowEnvironment, archive: Archive, task_queue: str) -> None:
     """Funds safety and account security; urgent; linked to an account-security incident; the customer is kept
-    updated; closed after the incident review."""
+    updated; closed after the incident review (SEEDS §11)."""
+    chen = Actor(id="sup-chen", role="supervisor")
     async with running_worker(ts_env, archive, task_queue):
+        incident = await ts_env.client.start_workflow(
+            IncidentWorkflow.run, Declare(incident_id="INC-SEC-0001", policy="finance", level=2, title="账户安全事件",
+                                          category="account_security", lead="sup-chen", declared_by=chen),
+            id=incident_workflow_id("INC-SEC-0001"), task_queue=task_queue)
+        STARTED.append(incident.id)
         handle, _ = await start(ts_env.client, task_queue, policy="finance", channel="phone", type_hint=None,
                                 description="我的账户出现未经授权的操作，一笔 8000 元资金被转走", amount="8000",
                                 funds_at_risk=True, security=True, incident_id="INC-SEC-0001",
                                 accepted_by="agent-zhou")
-        st = await wait_for_status(handle, lambda s: s.stage == "handling")
+        st = await wait_for_status(handle, lambda s: s.last_action == "incident_linked")
         assert st.priority == "urgent" and st.category == "account_security" and st.incident_id == "INC-SEC-0001"
         assert st.participants == ["business"]
         assert_clock(st, "first_response", 5 * MIN)
@@ -295,26 +305,32 @@ async def test_06_unauthorised_operation_on_an_account(
         await act(handle, "note", actor="agent-zhou", text="账户已冻结保护，安全事件调查中", customer_visible=True,
                   eta=later(8))
         await ts_env.sleep(timedelta(hours=3))
-        await act(handle, "note", actor="agent-zhou", text="已确认为盗刷，资金正在追回", customer_visible=True,
-                  eta=later(5))
+        await incident.execute_update(IncidentWorkflow.progress,
+                                      Progress(actor=chen, text="已确认为盗刷，资金正在追回"))
+        await wait_for_status(handle, lambda s: s.last_action == "incident_update")
         await ts_env.sleep(timedelta(hours=3))
-        await act(handle, "note", actor="sup-chen", role="supervisor",
-                  text="事件复盘完成 (incident review INC-SEC-0001)")
-        await act(handle, "resolve", actor="agent-zhou", summary="资金已追回并退回，账户已更换密码后解冻")
+        await incident.execute_update(IncidentWorkflow.resolve, IncidentResolve(
+            actor=chen, summary="资金已追回并退回，账户已更换密码后解冻", root_cause="钓鱼短信导致密码泄露"))
+        st = await wait_for_status(handle, lambda s: s.stage == "resolved" and s.last_action == "result_reported")
+        assert st.summary == "资金已追回并退回，账户已更换密码后解冻" and st.root_cause == "钓鱼短信导致密码泄露"
         await confirm(handle)
+        st = await wait_for_status(handle, lambda s: s.sub_state == "awaiting_incident_review")
+        assert st.stage == "resolved"  # confirmed, but not closed before the review
+        await incident.execute_update(IncidentWorkflow.review, Review(actor=chen, findings="加强异常交易拦截"))
         await survey(ts_env, handle, score=93)
         final = await handle.result()
 
     assert_walked_every_stage(final)
-    assert final.incident_id == "INC-SEC-0001" and final.outcome == "satisfied"
+    assert final.incident_id == "INC-SEC-0001" and final.incident_reviewed and final.outcome == "satisfied"
     assert_met(final, "first_response", "handling")
     rules = events(archive, final.request_id, "classified")[0]["detail"]["rules"]
     assert "funds safety by keyword" in rules and "account security" in rules  # both categories applied
     assert events(archive, final.request_id, "accepted")[0]["detail"]["incident_id"] == "INC-SEC-0001"
-    updates = notices(archive, final.request_id, "progress")
-    assert len(updates) >= 3 and all(n["channel"] == "sms" for n in updates)  # respond + two progress notes
-    review = [e for e in events(archive, final.request_id, "note") if e["actor_role"] == "supervisor"]
-    assert review and review[0]["seq"] < events(archive, final.request_id, "resolve")[0]["seq"]
+    assert notices(archive, final.request_id, "progress")  # respond + the agent's progress note
+    told = [n for n in archive.outbox() if n["template"] == "incident" and n["audience"] == "customer"]
+    assert told and all(n["channel"] == "sms" for n in told)  # the incident's progress reached the customer
+    order = [e["action"] for e in trail(archive, final.request_id)]
+    assert order.index("incident_resolved") < order.index("incident_reviewed") < order.index("closed")
     assert_archived(archive, final, years=10)
 
 

@@ -132,6 +132,22 @@ def test_persist_replay_writes_nothing_twice(archive: Archive) -> None:
     assert row["description"] == "宽带无法上网" and row["customer_name"] == "张三丰"  # registration untouched
 
 
+def test_a_failed_tasks_line_is_replaced_by_the_completed_tasks_line(archive: Archive) -> None:
+    """A workflow task whose local activities ran but which never completed wrote seq 0-1; its retry took a signal
+    first, so the same seqs carry other lines. The completed task's lines win; a plain replay changes nothing."""
+    archive.register(registration())
+    failed = PersistBatch(projection=projection(archive, minutes=1), events=[event(0, action="accepted"),
+                                                                            event(1, action="classified")])
+    archive.persist(failed, NOTIFIER)
+    completed = PersistBatch(projection=projection(archive, minutes=2),
+                             events=[event(0, action="incident_linked"), event(1, action="accepted"),
+                                     event(2, action="classified")])
+    archive.persist(completed, NOTIFIER)
+    archive.persist(completed, NOTIFIER)  # a retry of the completed task's activity
+    assert [(e["seq"], e["action"]) for e in archive.audit_trail("R-1")] == [
+        (0, "incident_linked"), (1, "accepted"), (2, "classified")]
+
+
 def test_persist_unregistered_request_is_refused(archive: Archive) -> None:
     archive.register(registration())
     stray = projection(archive).model_copy(update={"request_id": "R-404"})

@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
 from domain.policies import BUILTIN_DIR
+from models.incident import incident_workflow_id
 from models.intake import workflow_id_for
 from tests.integration.conftest import dev_address, fast_pack
 from worker import build_worker
@@ -250,3 +251,34 @@ async def test_cli_exits_cleanly_after_talking_to_temporal(cli_env: Cli) -> None
     for _ in range(2):  # 3-13 % of runs died here in a measurement: 8 runs in parallel batches of 4
         results += await asyncio.gather(*(cli_env("status", "no-such-request") for _ in range(4)))
     assert [r.rc for r in results] == [2] * len(results), [r.err for r in results if r.rc != 2][:2]
+
+
+async def test_incident_declare_link_update_resolve_show_list(cli: Cli) -> None:
+    rid, inc = new_id(), f"INC-{uuid.uuid4().hex[:8]}"
+    await cli.submit(rid, "--channel", "phone", *CUSTOMER, "--description", "账单多扣了费用")
+    declared = (await cli("incident", "declare", "--incident-id", inc, "--policy", "service_center", "--level", "3",
+                          "--title", "计费故障", "--lead", "sup-1", "--actor", "sup-1", "--json")).json()
+    cli.started.append(incident_workflow_id(inc))
+    assert (declared["stage"], declared["level"], declared["lead"]) == ("open", 3, "sup-1")
+    linked = (await cli("incident", "link", inc, "--request-id", rid, "--actor", "sup-1", "--json")).json()
+    assert linked["linked"] == 1
+    (await cli("incident", "update", inc, "--text", "x", "--level", "7", "--actor", "sup-1")).one_line_error("level")
+    (await cli("incident", "review", inc, "--findings", "too early", "--actor", "sup-1")).one_line_error("refused")
+    assert (await cli("incident", "update", inc, "--text", "计费系统已回滚", "--actor", "sup-1")).rc == 0
+    resolved = (await cli("incident", "resolve", inc, "--summary", "已退还多扣费用", "--root-cause", "计费规则配置错误",
+                          "--actor", "sup-1", "--json")).json()
+    assert resolved["stage"] == "resolved"
+    for _ in range(100):  # the incident delivers `resolved` to the linked request
+        st = (await cli("status", rid, "--json")).json()
+        if st["stage"] != "handling":
+            break
+        await asyncio.sleep(0.2)
+    assert st["summary"] == "已退还多扣费用" and st["root_cause"] == "计费规则配置错误" and st["incident_id"] == inc
+    shown = (await cli("incident", "show", inc, "--json")).json()
+    assert shown["linked"] == 1 and shown["updates"] >= 1
+    for _ in range(50):
+        listed = (await cli("incident", "list", "--json")).json()
+        if listed and listed[0]["stage"] == "resolved":
+            break
+        await asyncio.sleep(0.2)
+    assert [row["incident_id"] for row in listed] == [inc]

@@ -20,9 +20,10 @@ def test_demo_runs_every_sample_and_leaks_no_pii(tmp_path: Path) -> None:
                           timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
-    assert out.count(": completed (") == 13 and "payloads encrypted with AES-256-GCM" in out
-    assert "PII scan of 13 histories, search attributes, memo and the worker log" in out
+    assert out.count(": completed (") == 14 and "payloads encrypted with AES-256-GCM" in out
+    assert "PII scan of 14 histories, search attributes, memo and the worker log" in out
     assert ": 0 customer names, phones or emails found in clear." in out
     assert (tmp_path / ".data" / "demo.log").stat().st_size > 10_000  # the log was written, at INFO
     assert all(pack in out for pack in ("service_center", "finance", "telecom", "general"))
     assert "BREACH" in out and (tmp_path / ".data" / "demo.db").exists()
+    assert "asg:met" in out  # the telecom outage was dispatched from the demo's directory (003 §1.1)

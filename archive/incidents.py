@@ -1,0 +1,134 @@
+"""Archive writes and reads of incidents (突发事件, SEEDS §11), beside archive/store.py and in its manner: every
+write is idempotent (INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL) so activity retries and workflow
+replays never duplicate an audit line, a link or a notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from archive.incident_tables import ComplaintSighting, IncidentEventRow, IncidentLinkRow, IncidentRow
+from archive.store import REQUESTS, Archive
+from models.incident import ComplaintSeen, CustomerUpdate, IncidentBatch
+from models.records import Notice
+
+if TYPE_CHECKING:
+    from activities.notify import Notifier, RenderedNotice
+
+INCIDENTS = IncidentRow.__table__
+EVENTS = IncidentEventRow.__table__
+LINKS = IncidentLinkRow.__table__
+SIGHTINGS = ComplaintSighting.__table__
+
+
+def persist_incident(archive: Archive, batch: IncidentBatch, notifier: Notifier) -> int:
+    """Projection, audit lines, links and internal notices in one transaction; returns the notices newly queued."""
+    projection = batch.projection
+    incident_id = projection.incident_id
+    values = projection.model_dump(exclude={"broadcast_pending"}) | {"updated_at": batch.updated_at}
+    now = datetime.now(UTC)
+    contact = {"ticket": incident_id}  # internal notices: the incident stands in for a ticket
+    queued: list[tuple[Notice, RenderedNotice]] = []
+    upsert = archive.insert(INCIDENTS).values(values)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["incident_id"], set_={k: upsert.excluded[k] for k in values if k != "incident_id"},
+        where=INCIDENTS.c.updated_at <= upsert.excluded.updated_at)  # a stale batch must not win
+    with archive.transaction() as session:
+        session.execute(upsert)
+        if batch.events:  # 000 §3.2 operation log; 002 §2.4.3 never modified or deleted
+            session.execute(archive.insert(EVENTS)
+                            .values([e.model_dump(mode="json") | {"at": e.at} for e in batch.events])
+                            .on_conflict_do_nothing(index_elements=["incident_id", "seq"]))
+        if batch.links:
+            session.execute(archive.insert(LINKS)
+                            .values([{"incident_id": incident_id, "request_id": r, "linked_at": batch.updated_at}
+                                     for r in batch.links])
+                            .on_conflict_do_nothing(index_elements=["incident_id", "request_id"]))
+        for notice in batch.notices:
+            rendered = notifier.render(notice, contact)
+            if archive.queue_notice(session, notice, rendered, now):
+                queued.append((notice, rendered))
+    for notice, rendered in queued:  # logged once committed
+        notifier.queued(notice, rendered)
+    return len(queued)
+
+
+def notify_customers(archive: Archive, update: CustomerUpdate, notifier: Notifier) -> int:
+    """003 §6.4: every customer of the linked requests hears of the event once, however many requests they have
+    (key incident:<incident>:<seq>:<customer>), at the contact registered with their first request."""
+    event = update.event
+    now = datetime.now(UTC)
+    queued: list[tuple[Notice, RenderedNotice]] = []
+    with archive.transaction() as session:
+        rows = session.execute(select(REQUESTS).where(REQUESTS.c.request_id.in_(update.request_ids))
+                               .order_by(REQUESTS.c.id)).mappings().all()
+        firsts: dict[str, Mapping[str, Any]] = {}
+        for row in rows:
+            firsts.setdefault(row["customer_id"], row)
+        for customer_id, row in firsts.items():
+            notice = Notice(
+                key=f"incident:{event.incident_id}:{event.seq}:{customer_id}", request_id=row["request_id"],
+                template="incident", audience="customer", recipient="customer",
+                language=row["customer_language"],
+                context={"incident_id": event.incident_id, "title": event.title, "kind": event.kind,
+                         "text": event.text})
+            rendered = notifier.render(notice, row)
+            if archive.queue_notice(session, notice, rendered, now):
+                queued.append((notice, rendered))
+    for notice, rendered in queued:
+        notifier.queued(notice, rendered)
+    return len(queued)
+
+
+def record_complaint(archive: Archive, seen: ComplaintSeen, since: datetime,
+                     limit: int) -> tuple[int, list[str]]:
+    """Record one sighting (idempotent by request id); return the distinct customers of the same policy and
+    category seen since `since`, and those sightings' request ids (oldest first, at most `limit`, newest kept)."""
+    category = seen.category or ""
+    window = (SIGHTINGS.c.policy_id == seen.policy, SIGHTINGS.c.category == category, SIGHTINGS.c.seen_at >= since,
+              SIGHTINGS.c.seen_at <= seen.at)
+    with archive.transaction() as session:
+        session.execute(archive.insert(SIGHTINGS)
+                        .values(request_id=seen.request_id, policy_id=seen.policy, category=category,
+                                request_type=seen.request_type, customer_id=seen.customer_id, seen_at=seen.at)
+                        .on_conflict_do_nothing(index_elements=["request_id"]))
+        customers = session.execute(select(func.count(func.distinct(SIGHTINGS.c.customer_id))).where(*window)).scalar()
+        ids = session.execute(select(SIGHTINGS.c.request_id).where(*window)
+                              .order_by(SIGHTINGS.c.seen_at.desc(), SIGHTINGS.c.id.desc()).limit(limit)).scalars()
+        return int(customers or 0), list(reversed(list(ids)))
+
+
+# --- reads ----------------------------------------------------------------------------------------------------------
+
+def _rows(archive: Archive, query: Any) -> list[dict[str, Any]]:
+    with Session(archive.engine) as session:
+        return [{k: v for k, v in row.items() if k != "id"} for row in session.execute(query).mappings().all()]
+
+
+def list_incidents(archive: Archive, stage: str | Iterable[str] | None = None,
+                   limit: int = 200) -> list[dict[str, Any]]:
+    """Incidents, newest declaration first."""
+    query = select(INCIDENTS).order_by(INCIDENTS.c.declared_at.desc(), INCIDENTS.c.id.desc()).limit(limit)
+    if stage is not None:
+        query = query.where(INCIDENTS.c.stage.in_([stage] if isinstance(stage, str) else list(stage)))
+    return _rows(archive, query)
+
+
+def get_incident(archive: Archive, incident_id: str) -> dict[str, Any] | None:
+    rows = _rows(archive, select(INCIDENTS).where(INCIDENTS.c.incident_id == incident_id))
+    return rows[0] if rows else None
+
+
+def incident_trail(archive: Archive, incident_id: str) -> list[dict[str, Any]]:
+    return _rows(archive, select(EVENTS).where(EVENTS.c.incident_id == incident_id).order_by(EVENTS.c.seq))
+
+
+def linked_requests(archive: Archive, incident_id: str) -> list[str]:
+    query = select(LINKS.c.request_id).where(LINKS.c.incident_id == incident_id).order_by(LINKS.c.id)
+    with Session(archive.engine) as session:
+        return list(session.execute(query).scalars())
