@@ -43,11 +43,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     # throughput: `rounds` x (lifecycle batch + bare batch + bare-local batch) of `requests` each, `concurrency` in
     # flight; scale: starts with `scale_concurrency` calls in flight and at most `scale_backlog` started requests
     # whose first workflow task has not run yet (a deeper backlog only queues in the worker: first tasks then pass
-    # the 10 s workflow-task timeout and are retried)
-    "quick": {"requests": 6, "rounds": 3, "concurrency": 6, "latency_s": 4.0, "breach_requests": 10,
+    # the 10 s workflow-task timeout and are retried). Throughput runs enough in flight to saturate the worker:
+    # with few in flight the lifecycle's own waits (confirmation, the revisit delay) set its rate, not its cost.
+    "quick": {"requests": 20, "rounds": 3, "concurrency": 20, "latency_s": 4.0, "breach_requests": 10,
               "breach_first_response_s": 3, "scale": 40, "probe_every": 1, "probe_target_s": 5,
               "scale_concurrency": 10, "scale_backlog": 20},
-    "normal": {"requests": 24, "rounds": 6, "concurrency": 12, "latency_s": 20.0, "breach_requests": 60,
+    "normal": {"requests": 40, "rounds": 6, "concurrency": 30, "latency_s": 20.0, "breach_requests": 60,
                "breach_first_response_s": 8, "scale": 500, "probe_every": 5, "probe_target_s": 20,
                "scale_concurrency": 20, "scale_backlog": 40},
 }

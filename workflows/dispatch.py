@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from models.actions import Actor
     from models.assignment import AssignRequest, AssignResult, Release
     from models.policy import ClockSpec, duration_seconds
-    from workflows.request_state import LOCAL, SYSTEM
+    from workflows.request_state import SYSTEM, run_local
 
 if TYPE_CHECKING:
     from models.policy import PolicyPack
@@ -42,9 +42,8 @@ class DispatchSteps:
             while s.stage == "handling" and s.dispatch_wanted:
                 s.assign_attempts += 1
                 attempt = s.assign_attempts
-                result = await workflow.execute_local_activity(
-                    "assign_agent", self._assign_request(attempt, team, prefer), result_type=AssignResult,
-                    summary=f"dispatch to {team or s.department} (attempt {attempt})", **LOCAL)  # type: ignore[arg-type]
+                result = await run_local(s, "assign_agent", self._assign_request(attempt, team, prefer),
+                                         f"dispatch to {team or s.department} (attempt {attempt})", AssignResult)
                 now = workflow.now()
                 if "assignment" not in s.clocks and result.reason != "no_agents":
                     # the limit runs from the start of handling; a center without a directory has none (the
@@ -123,10 +122,9 @@ class DispatchSteps:
 
     async def _release_agent(self, agent: str, attempt: int, reason: str) -> None:
         """The agent's capacity slot is free again (idempotent per request and attempt)."""
-        await workflow.execute_local_activity(
-            "release_agent", Release(request_id=self.s.intake.request_id, attempt=attempt, agent_id=agent,
-                                     reason=reason),  # type: ignore[arg-type]
-            summary=f"release {agent} ({reason})", **LOCAL)  # type: ignore[arg-type]
+        await run_local(self.s, "release_agent", Release(request_id=self.s.intake.request_id, attempt=attempt,
+                                                         agent_id=agent, reason=reason),  # type: ignore[arg-type]
+                        f"release {agent} ({reason})")
 
     def _taken(self, now: datetime) -> None:
         """The work order has its handler: the assignment clock stops and dispatch ends (003 §1.1)."""

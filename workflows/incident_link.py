@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
 
     from models.actions import Actor
     from models.incident import ComplaintSeen, IncidentEvent, incident_workflow_id
-    from workflows.request_state import LOCAL, SYSTEM
+    from workflows.request_state import SYSTEM, run_local
 
 if TYPE_CHECKING:
     from models.policy import PolicyPack
@@ -94,8 +94,7 @@ class IncidentLinkSteps:
             return
         seen = ComplaintSeen(request_id=s.intake.request_id, policy=pack.id, request_type=s.cls.request_type,
                              category=s.cls.category, customer_id=s.intake.customer.id, at=workflow.now())
-        found = await workflow.execute_local_activity("watch_complaints", seen, summary="incident detector",
-                                                      **LOCAL)  # type: ignore[arg-type]
+        found = await run_local(s, "watch_complaints", seen, "incident detector")
         if found and not s.incident_id:
             s.incident_id = str(found)
             s.record(workflow.now(), SYSTEM.id, "system", "incident_detected", incident_id=s.incident_id,

@@ -38,6 +38,17 @@ SYSTEM = Actor(id="kefu", role="system")
 M = TypeVar("M", bound=BaseModel)
 
 
+async def run_local(s: RequestState, activity: str, arg: Any, summary: str, result_type: type | None = None) -> Any:
+    """A lifecycle step's local activity. While one is in flight the archive flusher holds its batch, so a workflow
+    task writes the archive once, after its steps have run (docs/performance.md)."""
+    s.busy += 1
+    try:
+        return await workflow.execute_local_activity(activity, arg, result_type=result_type, summary=summary,
+                                                     **LOCAL)  # type: ignore[arg-type]
+    finally:
+        s.busy -= 1
+
+
 def add_years(moment: datetime, years: int) -> datetime:
     """Retention end (002 §2.4.2): same calendar day `years` later; 29 Feb falls back to 28 Feb."""
     try:
@@ -89,6 +100,7 @@ class RequestState:
         self.events: list[AuditEvent] = []
         self.notices: list[Notice] = []
         self.final_pending = False
+        self.busy = 0  # lifecycle local activities in flight (run_local)
         # dispatch (003 §1.1): the agent holding a capacity slot, and who let the case return
         self.team: str | None = None
         self.hold: tuple[str, int] | None = None  # (agent id, assignment attempt) while a slot is held

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,12 +35,12 @@ with workflow.unsafe.imports_passed_through():
     from models.policy import PolicyPack, duration_seconds
     from models.records import Registered, Registration
     from models.status import RequestStatus
-    from workflows.request_state import LOCAL, SYSTEM, RequestState, add_years
-
-from workflows.dispatch import DispatchSteps
-from workflows.incident_link import IncidentLinkSteps
+    from workflows.dispatch import DispatchSteps
+    from workflows.incident_link import IncidentLinkSteps
+    from workflows.request_state import LOCAL, SYSTEM, RequestState, add_years, run_local
 
 CLOCKS = ("first_response", "handling", "closure", "revisit", "assignment")  # one timer task each
+ACCEPTING = ("received", "accepted", "classified")  # stages passed within the first workflow task
 
 
 @workflow.defn(name="ServiceRequestWorkflow")
@@ -83,9 +84,7 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
     async def accept(self) -> None:
         """Register the work order (000 §2.1, 002 §2.1.2) under the policy version pinned now."""
         s = self.s
-        s.pack = await workflow.execute_local_activity("load_policy", s.intake.policy, result_type=PolicyPack,
-                                                       summary=f"load policy pack {s.intake.policy}",
-                                                       **LOCAL)  # type: ignore[arg-type]
+        s.pack = await run_local(s, "load_policy", s.intake.policy, f"load policy pack {s.intake.policy}", PolicyPack)
         if s.intake.channel not in s.pack.channels:
             raise ApplicationError(f"channel: {s.intake.channel} is not a channel of policy {s.pack.id}",
                                    type="InvalidIntake", non_retryable=True)
@@ -99,9 +98,8 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
             policy_version=s.pack.version, channel=s.intake.channel, customer=s.intake.customer,
             description=s.intake.description, amount=s.intake.amount,
             received_at=s.received_at, accepted_at=now)
-        registered = await workflow.execute_local_activity("register_request", registration, result_type=Registered,
-                                                           summary=f"register work order {s.intake.request_id}",
-                                                           **LOCAL)  # type: ignore[arg-type]
+        registered = await run_local(s, "register_request", registration,
+                                     f"register work order {s.intake.request_id}", Registered)
         s.ticket = registered.ticket
         s.enter("accepted", now)
         s.record(now, s.owner or SYSTEM.id, "agent" if s.owner else "system", "accepted", ticket=s.ticket,
@@ -298,6 +296,10 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
     @workflow.update
     async def act(self, act: Act) -> RequestStatus:
         a = act.action
+        if self.s.stage in ACCEPTING:  # it arrived while the request was being accepted: act once handling begins
+            await workflow.wait_condition(lambda: self.s.stage not in ACCEPTING)
+            if reason := self._refusal(act):
+                raise ApplicationError(reason, type="ActionRefused", non_retryable=True)
         if a.kind == "reevaluate":
             await self.do_reevaluate(act.actor, a.reason)
         else:
@@ -308,10 +310,17 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
     @act.validator
     def validate_act(self, act: Act) -> None:
         _require(act, Act, "act")
-        reason = check_action(act.action.kind, act.actor.id, act.actor.role, self._situation())
-        reason = reason or self._content_problem(act)
+        if self.s.stage in ACCEPTING:  # the first workflow task is still running: the role is checked now, the
+            handling = replace(self._situation(), stage="handling")  # rest once handling begins (act above)
+            reason = check_action(act.action.kind, act.actor.id, act.actor.role, handling)
+        else:
+            reason = self._refusal(act)
         if reason:
             raise ValueError(reason)
+
+    def _refusal(self, act: Act) -> str | None:
+        return check_action(act.action.kind, act.actor.id, act.actor.role, self._situation()) or \
+            self._content_problem(act)
 
     def _content_problem(self, act: Act) -> str | None:
         s, a, pack = self.s, act.action, self._pack()
@@ -480,9 +489,7 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
         """Move the request to its policy's current version: the clocks keep their start and pauses and take the
         new targets; the ladder takes the new roles."""
         s, old = self.s, self._pack()
-        new = await workflow.execute_local_activity("load_policy", old.id, result_type=PolicyPack,
-                                                    summary=f"reload policy pack {old.id}",
-                                                    **LOCAL)  # type: ignore[arg-type]
+        new = await run_local(s, "load_policy", old.id, f"reload policy pack {old.id}", PolicyPack)
         now = workflow.now()
         if new.version == old.version or s.cls is None or s.cls.priority not in new.classes:
             s.record(now, actor.id, actor.role, "reevaluate", rejected=True, reason=reason,
@@ -640,6 +647,11 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
             # nothing before the work order is registered (a signal can arrive before acceptance)
             await workflow.wait_condition(
                 lambda: bool(s.ticket) and (self.done or bool(s.events or s.notices or s.final_pending)))
+            if workflow.patched("flush-once-per-task"):
+                # let the steps this change woke run first (an update that resolves wakes the closure step), and
+                # their local activities finish: then one write carries the whole workflow task's changes
+                await asyncio.sleep(0)
+                await workflow.wait_condition(lambda: s.busy == 0)
             batch = s.take_batch(workflow.now())
             if batch is None:
                 return

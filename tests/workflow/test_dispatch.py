@@ -9,16 +9,21 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from archive.directory import Directory
 from archive.store import Archive
+from models.actions import Act
 from models.assignment import Agent
+from models.intake import workflow_id_for
 from models.status import RequestStatus
 from starter import wait_for_status
-from tests.conftest import running_worker
+from tests.conftest import STARTED, running_worker
 from tests.workflow.helpers import act, start, status
+from tests.workflow.helpers import intake as intake_model
+from workflows.service_request import ServiceRequestWorkflow
 
 OUTAGE = {"policy": "telecom", "channel": "phone", "type_hint": None, "description": "家里宽带断网了，完全上不了网"}
 
@@ -165,3 +170,25 @@ async def test_without_a_directory_the_case_waits_in_the_queue(
         st = await act(handle, "respond", actor="agent-he", message="您好，已受理")
         assert st.owner == "agent-he" and "assignment" not in st.clocks  # first response covers the queue
     assert [e["detail"]["reason"] for e in audit(archive, st.request_id, "dispatch_waiting")] == ["no_agents"]
+
+
+async def test_a_first_response_sent_with_the_start_waits_for_handling(
+        ts_env: WorkflowEnvironment, archive: Archive, task_queue: str) -> None:
+    """An agent's action that arrives while the request is still being accepted (here: in the same call as the
+    start, update-with-start) is checked for role at once and applied when handling begins, not refused."""
+    request = intake_model()
+    start_op = WithStartWorkflowOperation(
+        ServiceRequestWorkflow.run, request, id=workflow_id_for(request.request_id), task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+    STARTED.append(workflow_id_for(request.request_id))
+    respond = Act.model_validate({"actor": {"id": "agent-li", "role": "agent"},
+                                  "action": {"kind": "respond", "message": "您好，已受理"}})
+    async with running_worker(ts_env, archive, task_queue):
+        st = await ts_env.client.execute_update_with_start_workflow(ServiceRequestWorkflow.act, respond,
+                                                                     start_workflow_operation=start_op)
+        assert st.stage == "handling" and st.owner == "agent-li" and st.clocks["first_response"].stopped_at
+        customer = Act.model_validate({"actor": {"id": "C-1", "role": "customer"},
+                                       "action": {"kind": "respond", "message": "x"}})
+        with pytest.raises(WorkflowUpdateFailedError):
+            await (await start_op.workflow_handle()).execute_update(ServiceRequestWorkflow.act, customer)
+    assert actions(archive, request.request_id)[:3] == ["accepted", "classified", "respond"]  # then dispatch
