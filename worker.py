@@ -11,6 +11,7 @@ import asyncio
 import compileall
 import contextlib
 import gc
+import os
 import signal
 import socket
 import subprocess
@@ -42,16 +43,16 @@ from workflows.incident import IncidentWorkflow
 from workflows.service_request import ServiceRequestWorkflow
 
 log = get_logger("kefu.worker")
-GC_GEN0_THRESHOLD = 20_000  # CPython's default is 700
+DEFAULT_CACHE = 1000
 
 
 def tune_gc() -> None:
-    """A worker holds many long-lived objects (cached workflows, pydantic models, policy packs). CPython's collector
-    rescans them on every generation-0 pass, which cost 13 % of the worker's CPU in the scale benchmark: freeze what
-    exists at start-up and run the young generation less often (docs/performance.md)."""
+    """A worker holds many long-lived objects (pydantic models, policy packs, imported modules). Freeze what exists
+    at start-up so the collector stops rescanning it. The thresholds stay CPython's: with a generation-0 threshold
+    of 20,000 the full collections that free evicted workflows' sandboxes came so rarely that worker RSS grew past
+    the cache (1.1 GB at 4,000 open requests with 1,000 cached; docs/performance.md)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
 def compile_workflows() -> None:
@@ -59,6 +60,20 @@ def compile_workflows() -> None:
     (PYTHONDONTWRITEBYTECODE, a fresh checkout) each import compiled the source again: 4 % of the worker's CPU in
     the throughput benchmark. Write them once; a read-only install simply keeps compiling."""
     compileall.compile_dir(Path(workflows.__file__).parent, quiet=2)
+
+
+def cache_size() -> int:
+    """Workflows kept in memory (KEFU_MAX_CACHED_WORKFLOWS). Worker RSS grows ~420 KiB per cached workflow and stops
+    at the cache: 1,000 keeps a worker near 0.5 GB however many requests are open; an evicted request replays its
+    ~50-event history on its next task (docs/performance.md)."""
+    raw = os.environ.get("KEFU_MAX_CACHED_WORKFLOWS", str(DEFAULT_CACHE))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"KEFU_MAX_CACHED_WORKFLOWS: {raw!r} is not a whole number") from None
+    if value < 1:
+        raise RuntimeError(f"KEFU_MAX_CACHED_WORKFLOWS: {value} must be at least 1")
+    return value
 
 
 def build_worker(client: Client, archive: Archive, task_queue: str = temporal_env.TASK_QUEUE,
@@ -81,7 +96,7 @@ def build_worker(client: Client, archive: Archive, task_queue: str = temporal_en
                     incidents.notify_incident_customers, incidents.persist_incident, incidents.watch_complaints,
                     dispatch.assign_agent, dispatch.release_agent],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
-        max_cached_workflows=2000,
+        max_cached_workflows=cache_size(),
     )
 
 
