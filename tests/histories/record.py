@@ -25,10 +25,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import temporal_env
+from archive.directory import Directory
 from archive.store import Archive
+from models.actions import Actor
+from models.assignment import Agent
+from models.incident import Declare, Progress, Review, incident_workflow_id
+from models.incident import Resolve as IncidentResolve
 from starter import submit, wait_for_status
 from tests.workflow.helpers import act, confirm, escalate, intake, survey
 from worker import build_worker
+from workflows.incident import IncidentWorkflow
 
 HERE = Path(__file__).parent
 TASK_QUEUE = "kefu-record"
@@ -90,12 +96,62 @@ async def rejection_extension(env: WorkflowEnvironment, handle: WorkflowHandle) 
     await survey(env, handle, score=95)
 
 
+async def dispatch_return(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """Dispatch to the network team (003 §1.1): the first assignee lets the return timer run out, the second
+    declines, the third accepts and resolves; the capacity slot is released at resolution."""
+    await wait_for_status(handle, lambda s: s.sub_state == "assigned" and s.owner == "net-1")
+    await act(handle, "respond", message="您好，已为您派单网络部")
+    await env.sleep(timedelta(minutes=16))
+    await wait_for_status(handle, lambda s: s.owner == "net-2")
+    await act(handle, "decline", actor="net-2", reason="外勤中")
+    await wait_for_status(handle, lambda s: s.owner == "net-3")
+    await act(handle, "accept", actor="net-3")
+    await act(handle, "resolve", actor="net-3", summary="光缆已修复")
+    await confirm(handle)
+    await survey(env, handle, score=95)
+
+
+async def incident_linked(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """A request submitted with an incident id (SEEDS §11): linked, told of progress, resolved by the incident's
+    resolution, and closed only after the incident review."""
+    incident = env.client.get_workflow_handle(incident_workflow_id(INCIDENT))
+    lead = Actor(id="sup-chen", role="supervisor")
+    await wait_for_status(handle, lambda s: s.last_action == "incident_linked")
+    await act(handle, "respond", message="您好，已冻结账户并上报安全事件")
+    await incident.execute_update("update", Progress(actor=lead, text="已确认为盗刷"))
+    await incident.execute_update("resolve", IncidentResolve(actor=lead, summary="资金已追回", root_cause="钓鱼短信"))
+    await confirm(handle)
+    await wait_for_status(handle, lambda s: s.sub_state == "awaiting_incident_review")
+    await incident.execute_update("review", Review(actor=lead, findings="加强异常交易拦截"))
+    await survey(env, handle, score=93)
+
+
+async def seed_network_team(env: WorkflowEnvironment, store: Archive, task_queue: str) -> None:
+    Directory(store.engine).upsert_agents([Agent(id=f"net-{n}", name=f"net-{n}", team="network",
+                                                 department="network", capacity=3) for n in (1, 2, 3)])
+
+
+async def declare_incident(env: WorkflowEnvironment, store: Archive, task_queue: str) -> None:
+    await env.client.start_workflow(
+        IncidentWorkflow.run, Declare(incident_id=INCIDENT, policy="finance", level=2, title="账户盗刷事件",
+                                      lead="sup-chen", declared_by=Actor(id="sup-chen", role="supervisor")),
+        id=incident_workflow_id(INCIDENT), task_queue=task_queue)
+
+
+INCIDENT = "INC-REPLAY"
+OUTAGE = {"policy": "telecom", "channel": "phone", "type_hint": None, "description": "家里宽带断网了，完全上不了网"}
+BREACH = {"policy": "finance", "channel": "phone", "type_hint": None, "security": True, "incident_id": INCIDENT,
+          "description": "我的账户出现未经授权的操作，资金被转走", "accepted_by": "agent-zhou"}
 SCENARIOS: dict[str, tuple[dict[str, Any], Scenario]] = {
     "happy_path": ({}, happy_path),
     "breach_escalation": ({"accepted_by": "agent-zhao"}, breach_escalation),
     "reopen": ({}, reopen),
     "rejection_extension": ({}, rejection_extension),
+    "dispatch_return": (OUTAGE, dispatch_return),  # recorded with issue 6's code (patch flush-once-per-task)
+    "incident_linked": (BREACH, incident_linked),
 }
+Setup = Callable[[WorkflowEnvironment, Archive, str], Awaitable[None]]
+SETUP: dict[str, Setup] = {"dispatch_return": seed_network_team, "incident_linked": declare_incident}
 
 
 def request_id(name: str) -> str:
@@ -129,6 +185,8 @@ async def record(names: list[str]) -> None:
             store = Archive(f"sqlite:///{tmp}/record.db")
             async with build_worker(env.client, store, task_queue=TASK_QUEUE):
                 for name in names:
+                    if name in SETUP:
+                        await SETUP[name](env, store, TASK_QUEUE)
                     handle = await drive(env, env.client, TASK_QUEUE, name)
                     history = await handle.fetch_history()
                     path = HERE / f"{name}.json"
