@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -139,6 +139,7 @@ async def declare_incident(env: WorkflowEnvironment, store: Archive, task_queue:
 
 
 INCIDENT = "INC-REPLAY"
+INCIDENT_HISTORY = "incident_workflow"  # IncidentWorkflow's history, recorded with scenario incident_linked
 OUTAGE = {"policy": "telecom", "channel": "phone", "type_hint": None, "description": "家里宽带断网了，完全上不了网"}
 BREACH = {"policy": "finance", "channel": "phone", "type_hint": None, "security": True, "incident_id": INCIDENT,
           "description": "我的账户出现未经授权的操作，资金被转走", "accepted_by": "agent-zhou"}
@@ -175,6 +176,12 @@ async def drive(env: WorkflowEnvironment, client: Client, task_queue: str, name:
     return handle
 
 
+def write(name: str, history: WorkflowHistory) -> None:
+    path = HERE / f"{name}.json"
+    path.write_text(json.dumps(json.loads(history.to_json()), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"{path}: {len(history.events)} events, {path.stat().st_size // 1024} KiB")
+
+
 async def record(names: list[str]) -> None:
     # recorded without encryption, whatever the environment says: the committed files stay readable
     env = await WorkflowEnvironment.start_time_skipping(
@@ -188,11 +195,11 @@ async def record(names: list[str]) -> None:
                     if name in SETUP:
                         await SETUP[name](env, store, TASK_QUEUE)
                     handle = await drive(env, env.client, TASK_QUEUE, name)
-                    history = await handle.fetch_history()
-                    path = HERE / f"{name}.json"
-                    path.write_text(json.dumps(json.loads(history.to_json()), ensure_ascii=False, indent=1) + "\n",
-                                    encoding="utf-8")
-                    print(f"{path}: {len(history.events)} events, {path.stat().st_size // 1024} KiB")
+                    write(name, await handle.fetch_history())
+                    if name == "incident_linked":  # and the incident's own run, once it completed
+                        incident = env.client.get_workflow_handle(incident_workflow_id(INCIDENT))
+                        await incident.result()
+                        write(INCIDENT_HISTORY, await incident.fetch_history())
     finally:
         await env.shutdown()
 

@@ -13,8 +13,10 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 import temporal_env
+from models.incident import incident_workflow_id
 from models.intake import Intake
-from tests.histories.record import SCENARIOS, workflow_id
+from tests.histories.record import INCIDENT, INCIDENT_HISTORY, SCENARIOS, workflow_id
+from workflows.incident import IncidentWorkflow
 from workflows.service_request import ServiceRequestWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -25,7 +27,7 @@ def load(name: str) -> WorkflowHistory:
 
 
 def test_every_scenario_has_a_committed_history() -> None:
-    assert sorted(p.stem for p in HISTORIES.glob("*.json")) == sorted(SCENARIOS)
+    assert sorted(p.stem for p in HISTORIES.glob("*.json")) == sorted([*SCENARIOS, INCIDENT_HISTORY])
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -35,6 +37,14 @@ async def test_history_replays_with_the_current_code(name: str) -> None:
     replayer = Replayer(workflows=[ServiceRequestWorkflow], data_converter=temporal_env.data_converter())
     result = await replayer.replay_workflow(history)  # raises on any nondeterminism
     assert result.replay_failure is None
+
+
+async def test_incident_history_replays_with_the_current_code() -> None:
+    text = (HISTORIES / f"{INCIDENT_HISTORY}.json").read_text(encoding="utf-8")
+    history = WorkflowHistory.from_json(incident_workflow_id(INCIDENT), text)
+    assert history.events[-1].event_type == 2, "the incident completed after its review"
+    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=temporal_env.data_converter())
+    assert (await replayer.replay_workflow(history)).replay_failure is None
 
 
 @workflow.defn(name="ServiceRequestWorkflow")
