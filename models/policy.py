@@ -215,6 +215,14 @@ class Revisit(_Strict):
     source: str = ""
 
 
+class TransferRule(_Strict):
+    """003 §3.3 transfer to another department: the complaint owner stays; the handling clock keeps running (the
+    customer's wait does not restart) unless the pack gives the receiving department a fresh handling limit."""
+
+    handling_clock: Literal["keeps_running", "restarts"] = "keeps_running"
+    source: str = ""
+
+
 class Assignment(_Strict):
     """Automatic dispatch of the work order (001 §4.1-4.2, 003 §1.1 "assigned automatically", 003 §2.2)."""
 
@@ -301,6 +309,7 @@ class PolicyPack(_Strict):
     languages: list[Literal["zh-CN", "en"]] = Field(default=["zh-CN", "en"])
     channel_overrides: dict[Channel, ChannelOverride] = Field(default_factory=dict)
     assignment: Assignment | None = Field(default=None, description="absent: agents pick cases from the queue")
+    transfer: TransferRule = Field(default_factory=TransferRule)
     incidents: Incidents | None = None
 
     @model_validator(mode="after")

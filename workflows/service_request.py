@@ -409,10 +409,12 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
 
     def do_transfer(self, actor: Actor, now: datetime, department: str, reason: str, joint: bool,
                     to_owner: str | None) -> None:
-        """003 §3.3: transfer keeps the complaint owner and records both parties; the clocks keep running. Without
-        a named receiver, a pack with dispatch offers it to the receiving department's team."""
-        s = self.s
+        """003 §3.3: transfer keeps the complaint owner and records both parties; the clocks keep running (the pack's
+        `transfer.handling_clock` may restart the handling clock). Without a named receiver, a pack with dispatch
+        offers it to the receiving department's team."""
+        s, pack = self.s, self._pack()
         before, before_owner = s.department, s.owner
+        restart = not joint and pack.transfer.handling_clock == "restarts"
         if joint:
             s.participants.append(department)
         else:
@@ -421,11 +423,15 @@ class ServiceRequestWorkflow(DispatchSteps, IncidentLinkSteps):
             if to_owner:
                 s.owner = to_owner
                 self._taken(now)
-            elif self._pack().assignment:
+            elif pack.assignment:
                 s.dispatch_wanted, s.taken = True, False
+        if restart:  # the pack gives the receiving department a fresh handling limit
+            spec = pack.clocks_for(s.cls.priority, s.intake.channel)["handling"]  # type: ignore[union-attr]
+            s.clocks["handling"] = SlaClock.start("handling", spec, pack.calendar, now)
+            s.touch_clock("handling")
         s.record(now, actor.id, actor.role, "transfer", before=before, after=department, joint=joint, reason=reason,
                  from_owner=before_owner, to_owner=to_owner if not joint else None, owner=s.owner,
-                 complaint_owner=s.complaint_owner)
+                 complaint_owner=s.complaint_owner, handling_clock="restarted" if restart else "keeps_running")
 
     def do_reclassify(self, actor: Actor, now: datetime, reason: str, **changes: Any) -> None:
         """Targets recompute from the original start, keeping pauses (or restart, per clock in the policy)."""

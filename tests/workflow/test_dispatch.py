@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from archive.directory import Directory
 from archive.store import Archive
+from domain.policies import BUILTIN_DIR
 from models.actions import Act
 from models.assignment import Agent
 from models.intake import workflow_id_for
@@ -192,3 +195,26 @@ async def test_a_first_response_sent_with_the_start_waits_for_handling(
         with pytest.raises(WorkflowUpdateFailedError):
             await (await start_op.workflow_handle()).execute_update(ServiceRequestWorkflow.act, customer)
     assert actions(archive, request.request_id)[:3] == ["accepted", "classified", "respond"]  # then dispatch
+
+
+async def test_a_pack_can_restart_the_handling_clock_on_transfer(
+        ts_env: WorkflowEnvironment, archive: Archive, task_queue: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """003 §3.3 with `transfer.handling_clock: restarts`: the receiving department gets a fresh handling limit; the
+    closure clock (the customer's wait) keeps running."""
+    pack = yaml.safe_load((BUILTIN_DIR / "telecom.yaml").read_text(encoding="utf-8"))
+    pack["transfer"] = {"handling_clock": "restarts", "source": "operator's rule"}
+    (tmp_path / "telecom.yaml").write_text(yaml.safe_dump(pack, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("KEFU_POLICY_PATH", str(tmp_path))
+    async with running_worker(ts_env, archive, task_queue):
+        handle, st = await start(ts_env.client, task_queue, **OUTAGE, accepted_by="agent-he")
+        await act(handle, "respond", actor="agent-he", message="您好，已受理")
+        before = (await status(handle)).clocks
+        await ts_env.sleep(timedelta(hours=3))
+        st = await act(handle, "transfer", actor="agent-he", department="technical", reason="设备问题",
+                       to_owner="tech-7")
+        assert st.clocks["handling"].started_at > before["handling"].started_at + timedelta(hours=2)
+        assert st.clocks["closure"].started_at == before["closure"].started_at
+        assert (st.owner, st.department) == ("tech-7", "technical")
+    transfer = audit(archive, st.request_id, "transfer")[0]["detail"]
+    assert (transfer["handling_clock"], transfer["to_owner"]) == ("restarted", "tech-7")
