@@ -99,6 +99,7 @@ class RequestState:
         self.seq = 0
         self.events: list[AuditEvent] = []
         self.notices: list[Notice] = []
+        self.notice_counts: dict[str, int] = {}  # notices queued per template, audience and recipient
         self.final_pending = False
         self.busy = 0  # lifecycle local activities in flight (run_local)
         # dispatch (003 §1.1): the agent holding a capacity slot, and who let the case return
@@ -156,11 +157,15 @@ class RequestState:
             return None
 
     def notify(self, seq: int, template: TemplateName, audience: str, recipient: str, **context: Any) -> None:
-        """Queue a notice; its key (request, template, audience, event seq) makes it send once across replays."""
+        """Queue a notice. Its key (request, template, audience, recipient, n-th such notice) makes it send once
+        across activity retries and replays, and also when a failed workflow task's retry numbers the audit events
+        differently (a signal ordered first): the n-th progress notice stays the n-th."""
         language = self.intake.customer.language if audience == "customer" else "zh-CN"
         base = {"ticket": self.ticket, "request_type": self.cls.request_type if self.cls else None,
-                "priority": self.cls.priority if self.cls else None}
-        self.notices.append(Notice(key=f"{self.intake.request_id}:{template}:{audience}:{seq}",
+                "priority": self.cls.priority if self.cls else None, "event_seq": seq}
+        kind = f"{template}:{audience}:{recipient}"
+        self.notice_counts[kind] = self.notice_counts.get(kind, 0) + 1
+        self.notices.append(Notice(key=f"{self.intake.request_id}:{kind}:{self.notice_counts[kind]}",
                                    request_id=self.intake.request_id, template=template,
                                    audience=audience,  # type: ignore[arg-type]
                                    recipient=recipient, language=language, context={**base, **context}))
