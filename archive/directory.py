@@ -83,6 +83,8 @@ class Directory:
         existing = self._existing(req.request_id, req.attempt)
         if existing is not None:
             return existing
+        if not self._pool_has_agents(req):  # a center without a directory: no write lock for every request
+            return AssignResult(agent_id=None, team=req.team, reason="no_agents", candidates=0)
         try:
             with write_transaction(self.engine) as session:
                 return self._assign(session, req)
@@ -91,8 +93,13 @@ class Directory:
             assert existing is not None, "the racing assignment row is committed"
             return existing
 
+    def _pool_has_agents(self, req: AssignRequest) -> bool:
+        with Session(self.engine) as session:
+            return session.execute(select(AGENTS.c.id).where(_pool(req), AGENTS.c.active.is_(True)).limit(1)).first() \
+                is not None
+
     def _assign(self, session: Session, req: AssignRequest) -> AssignResult:
-        pool = AGENTS.c.team == req.team if req.team else AGENTS.c.department == req.department
+        pool = _pool(req)
         query = select(AGENTS).where(pool, AGENTS.c.active.is_(True)).order_by(AGENTS.c.id)
         if self._lock:
             query = query.with_for_update()  # in id order: concurrent assigns over one pool never deadlock
@@ -162,6 +169,11 @@ class Directory:
             query = query.where(ASSIGNMENTS.c.agent_id == agent_id)
         with Session(self.engine) as session:
             return [dict(row) for row in session.execute(query).mappings()]
+
+
+def _pool(req: AssignRequest) -> Any:
+    """The team when the pack names one for the department, else the department."""
+    return AGENTS.c.team == req.team if req.team else AGENTS.c.department == req.department
 
 
 def _candidate(row: Any) -> Candidate:
