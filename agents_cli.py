@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from archive.directory import Directory
 from archive.store import Archive
-from cli_common import CliError, emit, validation_message
+from cli_common import CliError, emit, parse, validation_message
 from domain.assignment import on_shift
 from models.assignment import Agent, Shift
 
@@ -134,10 +134,7 @@ def agent_from_flags(args: argparse.Namespace) -> Agent:
                 if getattr(args, key) is not None})
     raw["skills"] = {field: [v.strip() for v in getattr(args, flag).split(",") if v.strip()]
                      for flag, field in SKILL_FLAGS.items() if getattr(args, flag)}
-    try:
-        return Agent.model_validate(raw)
-    except ValidationError as exc:
-        raise CliError(validation_message(exc)) from exc
+    return parse(Agent, raw)
 
 
 def with_shift(rows: list[dict[str, Any] | None]) -> list[dict[str, Any]]:

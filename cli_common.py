@@ -20,6 +20,17 @@ def validation_message(exc: ValidationError) -> str:
     return one_line(exc)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], raw: Any) -> M:
+    """Validate user input into `model`; a problem becomes a one-line CliError naming the field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise CliError(validation_message(exc)) from exc
+
+
 def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")

@@ -15,14 +15,14 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 import temporal_env
-from cli_common import CliError, emit, run_update, validation_message
+from cli_common import CliError, emit, parse, run_update
 from domain.policies import PolicyError, get_pack
 from models.incident import MAX_LINK, Declare, IncidentStatus, Link, Progress, Resolve, Review, incident_workflow_id
 from workflows.incident import IncidentWorkflow
@@ -116,13 +116,6 @@ def add_parser(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
     ls.add_argument("--limit", type=int, default=200)
 
 
-def _model(model: type[BaseModel], raw: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise CliError(validation_message(exc)) from exc
-
-
 async def _update(handle: WorkflowHandle, name: str, payload: BaseModel) -> IncidentStatus:
     return await run_update(handle, name, payload, IncidentStatus)
 
@@ -138,7 +131,7 @@ async def run(args: argparse.Namespace, client: Client) -> None:
         return
     actor = {"id": args.actor, "role": args.role} if hasattr(args, "actor") else None
     if what == "declare":
-        declare = _model(Declare, {
+        declare = parse(Declare, {
             "incident_id": args.incident_id, "policy": args.policy, "level": args.level, "title": args.title,
             "description": args.description, "category": args.category, "lead": args.lead,
             "declared_by": actor, "request_ids": args.request_ids})
@@ -151,14 +144,14 @@ async def run(args: argparse.Namespace, client: Client) -> None:
         return
     if what == "link":
         ids = list(dict.fromkeys(args.request_ids))
-        payloads = [_model(Link, {"actor": actor, "request_ids": ids[i:i + MAX_LINK]})
+        payloads = [parse(Link, {"actor": actor, "request_ids": ids[i:i + MAX_LINK]})
                     for i in range(0, len(ids), MAX_LINK)]
     elif what == "update":
-        payloads = [_model(Progress, {"actor": actor, "text": args.text, "level": args.level})]
+        payloads = [parse(Progress, {"actor": actor, "text": args.text, "level": args.level})]
     elif what == "resolve":
-        payloads = [_model(Resolve, {"actor": actor, "summary": args.summary, "root_cause": args.root_cause})]
+        payloads = [parse(Resolve, {"actor": actor, "summary": args.summary, "root_cause": args.root_cause})]
     else:
-        payloads = [_model(Review, {"actor": actor, "findings": args.findings, "actions": args.actions})]
+        payloads = [parse(Review, {"actor": actor, "findings": args.findings, "actions": args.actions})]
     try:
         for payload in payloads:
             status = await _update(handle, what, payload)

@@ -39,7 +39,7 @@ from temporalio.service import RPCError
 import agents_cli
 import incident_cli
 import temporal_env
-from cli_common import CliError, emit, run_update, validation_message
+from cli_common import CliError, emit, parse, run_update, validation_message
 from domain.policies import PolicyError, get_pack, load_all, load_pack
 from models.actions import ACTION_KINDS, Act, Confirm, EscalateRequest, SurveyAnswer
 from models.intake import Intake, workflow_id_for
@@ -136,10 +136,7 @@ def build_act(args: argparse.Namespace) -> Act:
         action["joint"] = True
     if args.kind == "check":
         action["passed"] = not args.failed
-    try:
-        return Act.model_validate({"actor": {"id": args.actor, "role": args.role}, "action": action})
-    except ValidationError as exc:
-        raise CliError(validation_message(exc)) from exc
+    return parse(Act, {"actor": {"id": args.actor, "role": args.role}, "action": action})
 
 
 async def update(handle: WorkflowHandle, name: str, payload: BaseModel) -> RequestStatus:
@@ -208,10 +205,7 @@ async def bulk_escalate(client: Client, rows: list[dict[str, Any]], actor: str, 
                         on_progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Signal `escalate` to the workflow of every archive row (workflow id = the row's workflow_id).
     Returns one result per row, in row order: {request_id, workflow_id, ok, error}."""
-    try:
-        request = EscalateRequest(actor={"id": actor, "role": role}, reason=reason, to_level=to_level)
-    except ValidationError as exc:
-        raise CliError(validation_message(exc)) from exc
+    request = parse(EscalateRequest, {"actor": {"id": actor, "role": role}, "reason": reason, "to_level": to_level})
     gate = asyncio.Semaphore(concurrency)
     done = 0
 
@@ -520,17 +514,12 @@ async def run_temporal(args: argparse.Namespace) -> None:
         emit(await update(handle, "confirm", Confirm(accepted=not args.reject, comment=args.comment)), args.json,
              status_text)
     elif args.command == "survey":
-        try:
-            answer = SurveyAnswer(score=args.score, nps=args.nps, resolved=not args.unresolved, comment=args.comment)
-        except ValidationError as exc:
-            raise CliError(validation_message(exc)) from exc
+        answer = parse(SurveyAnswer, {"score": args.score, "nps": args.nps, "resolved": not args.unresolved,
+                                      "comment": args.comment})
         emit(await update(handle, "survey", answer), args.json, status_text)
     elif args.command == "escalate":
-        try:
-            request = EscalateRequest(actor={"id": args.actor, "role": args.role}, reason=args.reason,
-                                      to_level=args.to_level)
-        except ValidationError as exc:
-            raise CliError(validation_message(exc)) from exc
+        request = parse(EscalateRequest, {"actor": {"id": args.actor, "role": args.role}, "reason": args.reason,
+                                          "to_level": args.to_level})
         await handle.signal("escalate", request)
         status = await handle.query(ServiceRequestWorkflow.status)
         emit(status, args.json, status_text)

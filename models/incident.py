@@ -4,13 +4,13 @@ to each linked ServiceRequestWorkflow. Plain pydantic."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.actions import Actor
 from models.intake import REQUEST_ID_PATTERN
-from models.records import Notice
+from models.records import LogLine, Notice
 
 MAX_LINK = 1000  # request ids per `link` update: one update stays well under the payload limit
 
@@ -118,17 +118,10 @@ class ComplaintSeen(BaseModel):
 
 # --- activity payloads of the incident work (IncidentWorkflow <-> activities/incidents.py) ------------------------
 
-class IncidentAuditEvent(BaseModel):
-    """One line of the incident's operation log (000 §3.2); (incident_id, seq) makes a replayed write a no-op."""
+class IncidentAuditEvent(LogLine):
+    """One line of the incident's operation log; (incident_id, seq) makes a replayed write a no-op."""
 
     incident_id: str
-    seq: int = Field(ge=0)
-    at: datetime
-    actor_id: str
-    actor_role: str
-    action: str
-    detail: dict[str, Any] = Field(default_factory=dict)
-    rejected: bool = False
 
 
 class IncidentBatch(BaseModel):

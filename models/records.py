@@ -38,18 +38,23 @@ class Registered(BaseModel):
     created: bool = Field(description="False when the request was registered before (a retry)")
 
 
-class AuditEvent(BaseModel):
-    """Append-only operation log line (000 §3.2): who, when, what, before/after."""
+class LogLine(BaseModel):
+    """One line of an append-only operation log (000 §3.2): who, when, what, before/after."""
 
-    request_id: str
-    seq: int = Field(ge=0, description="per request; with request_id the idempotency key")
+    seq: int = Field(ge=0, description="per request or incident; with its id the idempotency key")
     at: datetime
     actor_id: str
     actor_role: str
     action: str
-    stage: str
     detail: dict[str, Any] = Field(default_factory=dict)
     rejected: bool = False
+
+
+class AuditEvent(LogLine):
+    """A request's operation log line."""
+
+    request_id: str
+    stage: str
 
 
 class Notice(BaseModel):
