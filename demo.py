@@ -23,12 +23,12 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-import temporal_env
 from archive.directory import Directory
 from archive.store import Archive
-from codec import codec_from_env, new_key_entry
-from domain.policies import get_pack, load_all
-from logconfig import configure_logging
+from cli.main import submit, wait_for_status
+from infra import temporal_env
+from infra.codec import codec_from_env, new_key_entry
+from infra.logconfig import configure_logging
 from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
 from models.assignment import Agent
 from models.incident import Declare, Progress, Review, incident_workflow_id
@@ -36,7 +36,7 @@ from models.incident import Resolve as IncidentResolve
 from models.intake import Intake
 from models.policy import duration_seconds
 from models.status import RequestStatus
-from starter import submit, wait_for_status
+from policies.loader import get_pack, load_all
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 from workflows.service_request import ServiceRequestWorkflow

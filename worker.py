@@ -25,8 +25,6 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-import metrics
-import temporal_env
 import workflows
 from activities.archive import ArchiveActivities
 from activities.assignment import AssignmentActivities
@@ -35,10 +33,11 @@ from activities.notify import Notifier
 from activities.policy import load_policy
 from archive.directory import Directory
 from archive.store import Archive
-from codec import codec_from_env, ensure_default_key
-from codec_server import serve as serve_codec
-from domain.policies import PolicyError, load_all
-from logconfig import configure_logging, get_logger
+from infra import metrics, temporal_env
+from infra.codec import codec_from_env, ensure_default_key
+from infra.codec_server import serve as serve_codec
+from infra.logconfig import configure_logging, get_logger
+from policies.loader import PolicyError, load_all
 from workflows.incident import IncidentWorkflow
 from workflows.service_request import ServiceRequestWorkflow
 

@@ -12,7 +12,7 @@ from temporalio import activity
 from activities.common import attempt, uninterrupted
 from activities.notify import Notifier
 from archive.store import Archive
-from logconfig import get_logger
+from infra.logconfig import get_logger
 from models.records import PersistBatch, Registered, Registration
 
 log = get_logger(__name__)

@@ -11,7 +11,7 @@ from temporalio import activity
 
 from activities.common import attempt, uninterrupted
 from archive.directory import Directory
-from logconfig import get_logger
+from infra.logconfig import get_logger
 from models.assignment import AssignRequest, AssignResult, Release
 
 log = get_logger(__name__)

@@ -22,8 +22,7 @@ from activities.common import attempt, uninterrupted
 from activities.notify import Notifier
 from archive import incidents as store
 from archive.store import Archive
-from domain.policies import PolicyError, get_pack
-from logconfig import get_logger
+from infra.logconfig import get_logger
 from models.actions import Actor
 from models.incident import (
     MAX_LINK,
@@ -37,6 +36,7 @@ from models.incident import (
 )
 from models.intake import workflow_id_for
 from models.policy import duration_seconds
+from policies.loader import PolicyError, get_pack
 
 log = get_logger(__name__)
 SIGNAL = "incident"  # ServiceRequestWorkflow's signal taking an IncidentEvent

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, UndefinedError, meta
 
 from domain.pii import mask_contact
-from logconfig import get_logger
+from infra.logconfig import get_logger
 from models.records import Notice
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.policies import PolicyError, get_pack
 from models.policy import PolicyPack
+from policies.loader import PolicyError, get_pack
 
 
 @activity.defn(name="load_policy")

@@ -25,7 +25,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from archive import directory_tables, incident_tables
 from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
-from logconfig import get_logger
+from infra.logconfig import get_logger
 from models.records import Notice, PersistBatch, Registered, Registration
 
 if TYPE_CHECKING:

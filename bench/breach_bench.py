@@ -23,10 +23,10 @@ import yaml
 from temporalio.client import Client
 
 from archive.store import Archive
-from domain.policies import BUILTIN_DIR
-from logconfig import configure_logging
+from cli.main import submit, wait_for_status
+from infra.logconfig import configure_logging
 from models.intake import Intake
-from starter import submit, wait_for_status
+from policies.loader import BUILTIN_DIR
 from worker import build_worker, connect_when_ready, dev_server
 
 POLL_INTERVAL_S = 300.0  # the field's 5-minute breach poll

@@ -48,11 +48,11 @@ from temporalio.service import RPCError
 
 from archive.store import Archive
 from bench.breach_bench import bench_intake, write_fast_pack
-from logconfig import configure_logging
+from cli.main import submit
+from infra.logconfig import configure_logging
 from models.actions import Act, Confirm, SurveyAnswer
 from models.intake import Intake
 from models.status import RequestStatus
-from starter import submit
 from worker import connect_when_ready, dev_server
 from workflows.service_request import ServiceRequestWorkflow
 

@@ -31,7 +31,7 @@ from archive.store import Archive
 from bench import latency, scale, throughput
 from bench.bare import bare_worker
 from bench.breach_bench import breach_lateness, write_fast_pack
-from logconfig import configure_logging
+from infra.logconfig import configure_logging
 from worker import build_worker, connect_when_ready, dev_server
 
 PHASES = ("throughput", "latency", "breach", "scale")

@@ -29,12 +29,12 @@ from temporalio.service import RPCError
 from archive.store import REQUESTS, Archive
 from bench.chaos import free_port
 from bench.throughput import run_many
-from domain.policies import BUILTIN_DIR
-from incident_cli import declare_incident
-from logconfig import configure_logging
+from cli.incidents import declare_incident
+from cli.main import submit
+from infra.logconfig import configure_logging
 from models.incident import MAX_LINK, Declare, IncidentStatus, Link, Resolve
 from models.intake import Intake
-from starter import submit
+from policies.loader import BUILTIN_DIR
 from worker import build_worker, connect_when_ready, dev_server
 from workflows.incident import IncidentWorkflow
 

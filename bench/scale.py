@@ -42,8 +42,8 @@ from archive.store import Archive
 from archive.tables import AuditRow, RequestRow
 from bench.breach_bench import bench_intake, percentile, write_fast_pack
 from bench.throughput import Progress
-from logconfig import configure_logging
-from starter import submit
+from cli.main import submit
+from infra.logconfig import configure_logging
 from worker import build_worker, connect_when_ready, dev_server
 
 BULK_PREFIX, PROBE_PREFIX = "bench-open", "bench-probe"

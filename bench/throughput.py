@@ -23,8 +23,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from bench.bare import BARE_TASK_QUEUE, BareInput, BareWorkflow
 from bench.breach_bench import bench_intake
+from cli.main import submit
 from models.actions import Act, Confirm, SurveyAnswer
-from starter import submit
 from workflows.service_request import ServiceRequestWorkflow
 
 REQUEST_TYPES = ("inquiry", "complaint", "suggestion", "repair", "transaction")

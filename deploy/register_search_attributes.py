@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 
-import temporal_env  # the image installs the project (pip install -e .), so this works from any directory
+from infra import temporal_env  # the image installs the project (pip install -e .), so this works from any directory
 
 
 async def main(timeout: float) -> int:

@@ -13,8 +13,8 @@ import pytest_asyncio
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-import temporal_env
 from archive.store import Archive
+from infra import temporal_env
 from worker import build_worker
 
 pytest_plugins = ["tests.conftest_archive"]

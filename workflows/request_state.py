@@ -15,10 +15,10 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    import metrics
     from domain.classify import Classified
     from domain.escalation import Ladder
     from domain.ledger import SlaClock
+    from infra import metrics
     from models.actions import Actor
     from models.errors import one_line
     from models.incident import IncidentEvent

@@ -24,11 +24,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
 
-    import metrics
     from domain.classify import classify, reclassify
     from domain.escalation import Ladder
     from domain.ledger import ClockEvent, SlaClock
     from domain.permissions import Situation, check_action
+    from infra import metrics
     from models import search
     from models.actions import Act, Actor, Confirm, EscalateRequest, SurveyAnswer
     from models.intake import Intake

@@ -18,14 +18,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from archive.directory import Directory
 from archive.store import Archive
+from cli.main import wait_for_status
 from domain.calendar import business_calendar
-from domain.policies import get_pack
 from models.actions import Actor
 from models.assignment import Agent
 from models.incident import Declare, Progress, Review, incident_workflow_id
 from models.incident import Resolve as IncidentResolve
 from models.status import STAGES, RequestStatus
-from starter import wait_for_status
+from policies.loader import get_pack
 from tests.conftest import STARTED, running_worker
 from tests.workflow.helpers import act, confirm, escalate, start, status, survey
 from workflows.incident import IncidentWorkflow

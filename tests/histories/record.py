@@ -24,14 +24,14 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-import temporal_env
 from archive.directory import Directory
 from archive.store import Archive
+from cli.main import submit, wait_for_status
+from infra import temporal_env
 from models.actions import Actor
 from models.assignment import Agent
 from models.incident import Declare, Progress, Review, incident_workflow_id
 from models.incident import Resolve as IncidentResolve
-from starter import submit, wait_for_status
 from tests.workflow.helpers import act, confirm, escalate, intake, survey
 from worker import build_worker
 from workflows.incident import IncidentWorkflow

@@ -17,9 +17,9 @@ import yaml
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-import temporal_env
-from domain.policies import BUILTIN_DIR
+from infra import temporal_env
 from models import search
+from policies.loader import BUILTIN_DIR
 
 FAST_POLICY = "fast_sc"
 FAST_CLOCKS = {"first_response": "2s", "handling": "6s", "closure": "20s"}

@@ -8,7 +8,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
-from starter import bulk_escalate, wait_for_status
+from cli.main import bulk_escalate, wait_for_status
 from tests.conftest import running_worker
 from tests.workflow.helpers import start, status
 

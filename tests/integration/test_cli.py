@@ -21,9 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
-from domain.policies import BUILTIN_DIR
 from models.incident import incident_workflow_id
 from models.intake import workflow_id_for
+from policies.loader import BUILTIN_DIR
 from tests.integration.conftest import dev_address, fast_pack
 from worker import build_worker
 

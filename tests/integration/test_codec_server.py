@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from codec import ENCODING, EncryptionCodec
-from codec_server import serve
+from infra.codec import ENCODING, EncryptionCodec
+from infra.codec_server import serve
 
 pytestmark = pytest.mark.integration  # a real socket, no Temporal server
 

@@ -99,7 +99,7 @@ def test_configuration_from_environment(compose: dict[str, Any]) -> None:
     ui = services(compose)["temporal-ui"]["environment"]
     assert ui["TEMPORAL_CODEC_ENDPOINT"].endswith(":8081")
     codec = services(compose)["codec-server"]
-    assert codec["command"][:4] == ["python", "codec_server.py", "--host", "0.0.0.0"]
+    assert codec["command"][:5] == ["python", "-m", "infra.codec_server", "--host", "0.0.0.0"]
     assert codec["environment"]["KEFU_CODEC_KEY_FILE"] == "/run/secrets/kefu_codec_keys"
     assert compose["secrets"]["kefu_codec_keys"]["file"] == "./deploy/secrets/codec.keys"
     assert (ROOT / services(compose)["temporal"]["volumes"][0].split(":")[0]).exists()

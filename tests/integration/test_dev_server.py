@@ -16,10 +16,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
+from cli.main import submit, wait_for_status
 from models import search
 from models.actions import SurveyAnswer
 from models.status import STAGES, RequestStatus
-from starter import submit, wait_for_status
 from tests.integration.conftest import FAST_POLICY
 from tests.workflow.helpers import act, confirm, intake
 from worker import build_worker

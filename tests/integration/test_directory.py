@@ -178,8 +178,8 @@ def test_kefu_agent_cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.Mon
     import argparse
     import json
 
-    import agents_cli
-    from cli_common import CliError
+    from cli import agents as agents_cli
+    from cli.common import CliError
 
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     Archive(sqlite_url).create_schema()

@@ -9,12 +9,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-import temporal_env
 from archive.directory import Directory
 from archive.store import Archive
+from cli.main import submit, wait_for_status
+from infra import temporal_env
 from models.assignment import Agent
 from models.status import RequestStatus
-from starter import submit, wait_for_status
 from tests.integration.conftest import dev_address
 from tests.workflow.helpers import intake
 from worker import build_worker

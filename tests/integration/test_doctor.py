@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-import doctor
-import starter
 from archive import migrate
-from codec import new_key_entry
+from cli import doctor
+from cli import main as starter
+from infra.codec import new_key_entry
 from tests.integration.conftest import dev_address
 
 pytestmark = pytest.mark.integration
@@ -89,7 +89,7 @@ def test_database_behind_head(tmp_path: Path) -> None:
 
 
 def test_tls_from_environment(tmp_path: Path) -> None:
-    import temporal_env
+    from infra import temporal_env
 
     assert temporal_env.tls_config({}) is False
     assert temporal_env.tls_config({"TEMPORAL_TLS": "true"}) is True

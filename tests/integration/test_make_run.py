@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from codec import new_key_entry
+from infra.codec import new_key_entry
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -104,7 +104,7 @@ def test_sqlite_keeps_ticket_numbers_unique(sqlite_url: str) -> None:
 def test_kefu_db_commands(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
     """`kefu db upgrade | current | downgrade` through the CLI, from another working directory."""
-    import starter
+    from cli import main as starter
 
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.chdir(tmp_path)

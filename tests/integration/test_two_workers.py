@@ -1,6 +1,6 @@
 """Horizontal scaling (issue 9, docs/deployment.md): two workers polling one task queue share the requests. Each
 request's workflow tasks are completed by one worker or the other (WorkflowTaskCompleted.identity in its history);
-across 20 requests both workers have work. One of the two serves the SDK's Prometheus endpoint (metrics.py)."""
+across 20 requests both workers have work. One of the two serves the SDK's Prometheus endpoint (infra/metrics.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-import metrics
-import temporal_env
 from archive.store import Archive
-from starter import submit
+from cli.main import submit
+from infra import metrics, temporal_env
 from tests.integration.conftest import dev_address
 from tests.workflow.helpers import intake
 from worker import build_worker

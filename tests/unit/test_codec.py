@@ -11,8 +11,8 @@ from cryptography.exceptions import InvalidTag
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-import temporal_env
-from codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from_env, load_keys, parse_keys
+from infra import temporal_env
+from infra.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from_env, load_keys, parse_keys
 from models.intake import Customer
 
 K1, K2 = bytes(range(32)), bytes(range(32, 64))

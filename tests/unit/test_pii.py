@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from domain.pii import mask_contact, mask_email, mask_fields, mask_name, mask_phone, mask_text, scrub
-from logconfig import configure_logging, get_logger
+from infra.logconfig import configure_logging, get_logger
 
 
 @pytest.mark.parametrize(

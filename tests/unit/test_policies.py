@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from domain.policies import BUILTIN_DIR, PolicyError, get_pack, load_all, load_pack
+from cli.main import main as kefu
 from models.policy import PolicyPack, duration_seconds
-from starter import main as kefu
+from policies.loader import BUILTIN_DIR, PolicyError, get_pack, load_all, load_pack
 
 ROLES = {"agent", "team_lead", "supervisor", "manager"}
 PACKS = {"finance": "000+001", "general": "001", "service_center": "002", "telecom": "003"}

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bench.calendar_bench import cn_2026_spec
-from domain.sla_explain import explain, render_text
+from cli.sla_explain import explain, render_text
 from models.policy import PolicyPack
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -8,11 +8,11 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from cli.main import submit
 from demo import answer_survey, confirm_result
 from models.actions import Act, EscalateRequest, SurveyAnswer
 from models.intake import Intake, workflow_id_for
 from models.status import RequestStatus
-from starter import submit
 from tests.conftest import STARTED
 from workflows.service_request import ServiceRequestWorkflow
 

@@ -19,10 +19,10 @@ from temporalio.common import RawValue
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-import temporal_env
 from archive.store import Archive
+from cli.main import submit, wait_for_status
+from infra import temporal_env
 from models.intake import workflow_id_for
-from starter import submit, wait_for_status
 from tests.conftest import STARTED, running_worker
 from tests.workflow.helpers import act, confirm, intake, start, status, survey
 

@@ -17,12 +17,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from archive.directory import Directory
 from archive.store import Archive
-from domain.policies import BUILTIN_DIR
+from cli.main import wait_for_status
 from models.actions import Act
 from models.assignment import Agent
 from models.intake import workflow_id_for
 from models.status import RequestStatus
-from starter import wait_for_status
+from policies.loader import BUILTIN_DIR
 from tests.conftest import STARTED, running_worker
 from tests.workflow.helpers import act, start, status
 from tests.workflow.helpers import intake as intake_model

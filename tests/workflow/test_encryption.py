@@ -20,9 +20,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-import temporal_env
 from archive.store import Archive
-from codec import ENCODING, EncryptionCodec
+from infra import temporal_env
+from infra.codec import ENCODING, EncryptionCodec
 from tests.histories.record import drive, workflow_id
 from worker import build_worker
 from workflows.service_request import ServiceRequestWorkflow

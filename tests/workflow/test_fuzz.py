@@ -17,9 +17,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
+from cli.main import validation_message
 from models.actions import ACTION_KINDS, ROLE_RANK
 from models.intake import Intake
-from starter import validation_message
 from tests.conftest import running_worker
 from tests.workflow.helpers import intake, start, status
 

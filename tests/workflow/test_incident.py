@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from archive import incidents as incident_store
 from archive.store import Archive
 from bench.incident import INCIDENTS, write_incident_pack
-from domain.policies import BUILTIN_DIR
-from incident_cli import declare_incident
+from cli.incidents import declare_incident
 from models.incident import Declare, Link, Progress, Resolve, Review, incident_workflow_id
+from policies.loader import BUILTIN_DIR
 from tests.conftest import STARTED, running_worker
 from tests.workflow.helpers import start, status
 from workflows.incident import IncidentWorkflow

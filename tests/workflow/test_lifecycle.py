@@ -7,9 +7,9 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
+from cli.main import submit
 from models.intake import workflow_id_for
 from models.status import STAGES
-from starter import submit
 from tests.conftest import STARTED, running_worker
 from tests.workflow.helpers import act, confirm, intake, start, status, survey
 

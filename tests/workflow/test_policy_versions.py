@@ -13,7 +13,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
-from domain.policies import BUILTIN_DIR
+from policies.loader import BUILTIN_DIR
 from tests.conftest import running_worker
 from tests.workflow.helpers import act, start, status
 

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-import temporal_env
+from infra import temporal_env
 from models.incident import incident_workflow_id
 from models.intake import Intake
 from tests.histories.record import INCIDENT, INCIDENT_HISTORY, SCENARIOS, workflow_id

@@ -9,7 +9,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
-from starter import wait_for_status
+from cli.main import wait_for_status
 from tests.conftest import running_worker
 from tests.workflow.helpers import act, confirm, escalate, start, status, survey
 

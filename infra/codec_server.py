@@ -1,7 +1,7 @@
 """Codec server for the Temporal Web UI and CLI: decodes (and encodes) kefu's encrypted payloads for people allowed
 to read them, so the server never holds the keys.
 
-    KEFU_CODEC_KEYS=... .venv/bin/python codec_server.py [--host 127.0.0.1] [--port 8081] [--origin URL]
+    KEFU_CODEC_KEYS=... .venv/bin/python -m infra.codec_server [--host 127.0.0.1] [--port 8081] [--origin URL]
 
 Then in the Web UI (http://localhost:8233) set Data Encoder → codec server endpoint http://127.0.0.1:8081, or
 `temporal workflow show --codec-endpoint http://127.0.0.1:8081 ...`.
@@ -26,7 +26,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from codec import codec_from_env
+from infra.codec import codec_from_env
 
 DEFAULT_ORIGIN = "http://localhost:8233"
 MAX_BODY = 8 * 1024 * 1024

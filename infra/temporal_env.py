@@ -25,7 +25,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
-from codec import codec_from_env
+from infra.codec import codec_from_env
 from models import search
 
 TASK_QUEUE = os.environ.get("KEFU_TASK_QUEUE", "kefu-requests")

@@ -11,7 +11,7 @@ Keys (32 bytes each, base64) come from the environment:
     KEFU_CODEC_KEYS="k2026b:<base64>,k2026a:<base64>"   the first key encrypts, all of them decrypt (rotation)
     KEFU_CODEC_KEY_FILE=/etc/kefu/codec.keys             the same `id:base64key` entries, one per line, # comments
 
-With neither set, encryption is off (tests, `make demo`, `make run`). `python codec.py genkey [id]` prints a new
+With neither set, encryption is off (tests, `make demo`, `make run`). `python -m infra.codec genkey [id]` prints a new
 entry.
 """
 
@@ -153,5 +153,5 @@ if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "genkey":
         print(new_key_entry(sys.argv[2] if len(sys.argv) > 2 else "k1"))
     else:
-        print("usage: python codec.py genkey [key-id]", file=sys.stderr)
+        print("usage: python -m infra.codec genkey [key-id]", file=sys.stderr)
         sys.exit(2)

@@ -21,10 +21,10 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-import temporal_env
-from cli_common import CliError, emit, parse, run_update
-from domain.policies import PolicyError, get_pack
+from cli.common import CliError, emit, parse, run_update
+from infra import temporal_env
 from models.incident import MAX_LINK, Declare, IncidentStatus, Link, Progress, Resolve, Review, incident_workflow_id
+from policies.loader import PolicyError, get_pack
 from workflows.incident import IncidentWorkflow
 
 ACTIONS = ("declare", "link", "update", "resolve", "review", "show", "list")

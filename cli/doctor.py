@@ -22,7 +22,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-import temporal_env
+from infra import temporal_env
 from models import search
 
 CONNECT_TIMEOUT = 10.0
@@ -107,7 +107,7 @@ def check_database(url: str | None = None) -> Check:
 def check_codec(require_encryption: bool = False) -> Check:
     from temporalio.api.common.v1 import Payload
 
-    from codec import codec_from_env
+    from infra.codec import codec_from_env
 
     try:
         codec = codec_from_env()

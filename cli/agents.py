@@ -6,7 +6,7 @@
     kefu agent list [--team T]               id, team, department, load/capacity, on shift now, active
     kefu agent remove ID                     deactivate: no new cases; held cases and history stay
 
-starter.py wires it: `agents_cli.add_parser(cmd)` in parser(), and `agents_cli.run(args)` for command "agent".
+cli/main.py wires it: `agents_cli.add_parser(cmd)` in parser(), and `agents_cli.run(args)` for command "agent".
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from archive.directory import Directory
 from archive.store import Archive
-from cli_common import CliError, emit, parse, validation_message
+from cli.common import CliError, emit, parse, validation_message
 from domain.assignment import on_shift
 from models.assignment import Agent, Shift
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from models.errors import one_line
 from models.policy import PolicyPack
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "policies"
+BUILTIN_DIR = Path(__file__).resolve().parent
 
 
 class PolicyError(ValueError):
