@@ -80,13 +80,16 @@ class AssignResult(BaseModel):
     candidates: int = 0
 
 
+ReleaseReason = Literal["resolved", "returned", "reassigned", "transferred", "completed"]
+
+
 class Release(BaseModel):
     """Payload of activity `release_agent`: the hold on the agent ends (resolved, returned, reassigned)."""
 
     request_id: str
     attempt: int = Field(ge=1)
     agent_id: str
-    reason: Literal["resolved", "returned", "reassigned", "transferred", "completed"]
+    reason: ReleaseReason
 
     @model_validator(mode="after")
     def _agent(self) -> Release:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from datetime import date, time
 from itertools import pairwise
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.intake import Channel, RequestType
 
@@ -43,6 +43,15 @@ def duration_seconds(text: str) -> int:
     """Calendar (24x7) seconds of a duration string."""
     amount, unit = parse_duration(text)
     return int(amount * _UNIT_SECONDS[unit])
+
+
+def _checked_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+# A duration string ('10m', '24h', '3d'), checked when the pack loads.
+Duration = Annotated[str, AfterValidator(_checked_duration)]
 
 
 class WorkingInterval(_Strict):
@@ -97,19 +106,14 @@ class CalendarSpec(_Strict):
 class ClockSpec(_Strict):
     """One SLA clock of a service class."""
 
-    target: str = Field(description="duration: '10m', '24h', '3d'; with calendar=business a day is one working day")
+    target: Duration = Field(description="duration: '10m', '24h', '3d'; with calendar=business a day is one working "
+                             "day")
     calendar: Literal["24x7", "business"] = "24x7"
     warn_at: list[float] = Field(default_factory=lambda: [0.5, 0.8], description="fractions of the target (催办)")
     warn_in_business_hours: bool = False
     pausable: bool = True
     on_reclassify: Literal["carry_over", "restart"] = "carry_over"
     source: str = Field(default="", description="manual and section, or 'project default'")
-
-    @field_validator("target")
-    @classmethod
-    def _valid_target(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @field_validator("warn_at")
     @classmethod
@@ -178,14 +182,7 @@ class EscalationLevel(_Strict):
     level: int = Field(ge=0)
     role: str = Field(min_length=1)
     title: str = Field(min_length=1)
-    ack_within: str | None = Field(default=None, description="escalated owner must acknowledge within this")
-
-    @field_validator("ack_within")
-    @classmethod
-    def _valid_ack(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    ack_within: Duration | None = Field(default=None, description="escalated owner must acknowledge within this")
 
 
 class ComplaintGrade(_Strict):
@@ -196,19 +193,19 @@ class ComplaintGrade(_Strict):
 
 class Extensions(_Strict):
     max_count: int = Field(ge=0)
-    max_each: str = "24h"
+    max_each: Duration = "24h"
     requires_customer_notice: bool = True
     source: str = ""
 
 
 class Closure(_Strict):
-    confirmation_window: str
+    confirmation_window: Duration
     source: str = ""
 
 
 class Revisit(_Strict):
-    delay: str
-    window: str
+    delay: Duration
+    window: Duration
     scale_max: int = 100
     reopen_below: int = Field(ge=0)
     reopen_cap: int = Field(ge=0)
@@ -229,18 +226,13 @@ class Assignment(_Strict):
     strategy: Literal["balanced", "round_robin", "nearest"] = Field(
         default="balanced", description="balanced: skill match, then least loaded; round_robin: in turn within the "
         "team; nearest: the customer's region first, then the most capable (001 §4.1 就近、最能)")
-    within: str = Field(default="2h", description="the work order is assigned (and accepted) within this (003 §1.1)")
-    accept_within: str = Field(default="15m", description="return timer: an assignee who has not accepted loses the "
-                               "case to the next candidate")
-    retry_every: str = Field(default="5m", description="when every candidate is at capacity, try again after this")
+    within: Duration = Field(default="2h",
+                             description="the work order is assigned (and accepted) within this (003 §1.1)")
+    accept_within: Duration = Field(default="15m", description="return timer: an assignee who has not accepted loses "
+                                    "the case to the next candidate")
+    retry_every: Duration = Field(default="5m", description="when every candidate is at capacity, try again after this")
     teams: dict[str, str] = Field(default_factory=dict, description="department -> team that takes its cases")
     source: str = ""
-
-    @field_validator("within", "accept_within", "retry_every")
-    @classmethod
-    def _valid_duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class IncidentLevel(_Strict):
@@ -248,14 +240,8 @@ class IncidentLevel(_Strict):
 
     label: str
     report_to: list[str] = Field(min_length=1, description="reporting chain: roles told at declaration")
-    report_within: str = Field(description="the chain is told within this of detection")
-    update_every: str = Field(description="the lead posts progress at least this often; a reminder goes otherwise")
-
-    @field_validator("report_within", "update_every")
-    @classmethod
-    def _valid_duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    report_within: Duration = Field(description="the chain is told within this of detection")
+    update_every: Duration = Field(description="the lead posts progress at least this often; a reminder goes otherwise")
 
 
 class AutoIncident(_Strict):
@@ -263,15 +249,9 @@ class AutoIncident(_Strict):
 
     request_types: list[RequestType] = Field(default=["complaint"])
     customers: int = Field(ge=2, description="distinct customers within the window")
-    window: str = "1h"
+    window: Duration = "1h"
     level: int = Field(default=3, ge=1, le=4)
     lead: str = Field(default="duty-supervisor", description="lead named until a person takes over")
-
-    @field_validator("window")
-    @classmethod
-    def _valid_window(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class Incidents(_Strict):
@@ -279,14 +259,13 @@ class Incidents(_Strict):
 
     levels: dict[int, IncidentLevel]
     auto: AutoIncident | None = None
-    review_within: str = "3d"
+    review_within: Duration = "3d"
     source: str = ""
 
     @model_validator(mode="after")
     def _four_levels(self) -> Incidents:
         if sorted(self.levels) != [1, 2, 3, 4]:
             raise ValueError("incidents.levels must define levels 1, 2, 3 and 4 (一级 … 四级)")
-        parse_duration(self.review_within)
         return self
 
 

@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.incidents import IncidentActivities
+    from activities.policy import load_policy
+    from domain.request import SYSTEM
     from models.actions import Actor
     from models.incident import (
         MAX_LINK,
         CustomerUpdate,
         Declare,
-        DeliveryReport,
         IncidentAuditEvent,
         IncidentBatch,
         IncidentDelivery,
@@ -39,15 +39,14 @@ with workflow.unsafe.imports_passed_through():
         Review,
     )
     from models.intake import REQUEST_ID_PATTERN
-    from models.policy import Incidents, PolicyPack, duration_seconds
+    from models.policy import Incidents, duration_seconds
     from models.records import Notice
-    from workflows.service_request import LOCAL, SYSTEM, _require
+    from workflows.common import RETRY, local, require, run_tasks, timer
 
 # Delivery to linked requests: a regular activity (it may run for minutes with 1,000 requests), heartbeating its
 # progress so a retry resumes where the last attempt stopped.
-BROADCAST = {"start_to_close_timeout": timedelta(minutes=10), "heartbeat_timeout": timedelta(seconds=10),
-             "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))}
-NOTIFY = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": BROADCAST["retry_policy"]}
+BROADCAST_TIMEOUT, BROADCAST_HEARTBEAT = timedelta(minutes=10), timedelta(seconds=10)
+NOTIFY_TIMEOUT = timedelta(minutes=2)
 CHUNK = 250  # request ids per activity call: bounded payloads and history whatever the number of links
 MAX_LINKED = 10 * MAX_LINK
 DECLARE_ROLES = ("supervisor", "manager", "system")  # who declares, links, resolves and reviews (000 §7.2)
@@ -95,13 +94,8 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, declare: Declare) -> IncidentStatus:
-        tasks = [asyncio.create_task(self.lifecycle()), asyncio.create_task(self.flush_to_archive()),
-                 asyncio.create_task(self.deliver()), asyncio.create_task(self.remind_progress()),
-                 asyncio.create_task(self.remind_review())]
-        await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in tasks:
-            if task.done() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        await run_tasks(self.lifecycle(), self.flush_to_archive(), self.deliver(), self.remind_progress(),
+                        self.remind_review())
         return self.status()
 
     async def lifecycle(self) -> None:
@@ -117,9 +111,7 @@ class IncidentWorkflow:
     # --- 1 detect & report at once ---------------------------------------------------------------------------------
     async def report(self) -> None:
         """Tell every role of the level's reporting chain at once (000 §7.1 第一时间上报, 001 Ch6)."""
-        pack = await workflow.execute_local_activity("load_policy", self.d.policy, result_type=PolicyPack,
-                                                     summary=f"load policy pack {self.d.policy}",
-                                                     **LOCAL)  # type: ignore[arg-type]
+        pack = await local(load_policy, self.d.policy, f"load policy pack {self.d.policy}")
         if pack.incidents is None:
             raise ApplicationError(f"policy: pack {pack.key} has no incidents section; add one to declare incidents",
                                    type="NoIncidentPolicy", non_retryable=True)
@@ -144,7 +136,7 @@ class IncidentWorkflow:
 
     @link.validator
     def validate_link(self, link: Link) -> None:
-        _require(link, Link, "link")
+        require(link, Link, "link")
         self._may(link.actor, DECLARE_ROLES, "link requests")
         if self.stage == "reviewed":
             raise ValueError(f"stage: incident {self.d.incident_id} is reviewed; it takes no more links")
@@ -186,7 +178,7 @@ class IncidentWorkflow:
 
     @progress.validator
     def validate_progress(self, progress: Progress) -> None:
-        _require(progress, Progress, "update")
+        require(progress, Progress, "update")
         if progress.actor.id != self.lead:
             self._may(progress.actor, DECLARE_ROLES, f"post progress (the lead {self.lead} may too)")
         self._in_stage("open", "update")
@@ -200,33 +192,26 @@ class IncidentWorkflow:
         self.stage, self.resolved_at = "resolved", now
         self.summary, self.root_cause = resolve.summary, resolve.root_cause
         self.review_due = now + timedelta(seconds=duration_seconds(self._rules().review_within))
-        seq = self.record(resolve.actor, "resolved", summary=resolve.summary, root_cause=resolve.root_cause,
-                          review_due=self.review_due.isoformat())
-        self._broadcast("resolved", resolve.summary, resolve.root_cause)
-        self._tell_chain(seq, "resolved", resolve.summary)
+        self._announce(resolve.actor, "resolved", resolve.summary, resolve.root_cause, summary=resolve.summary,
+                       root_cause=resolve.root_cause, review_due=self.review_due.isoformat())
         return self.status()
 
     @resolve.validator
     def validate_resolve(self, resolve: Resolve) -> None:
-        _require(resolve, Resolve, "resolve")
-        self._may(resolve.actor, DECLARE_ROLES, "resolve the incident")
-        self._in_stage("open", "resolve")
+        self._lead_may(resolve, Resolve, "resolve", "open")
 
     # --- 6 review (复盘) --------------------------------------------------------------------------------------
     @workflow.update
     def review(self, review: Review) -> IncidentStatus:
         """The post-mortem; linked requests may close once it is in."""
         self.stage, self.reviewed_at = "reviewed", workflow.now()
-        seq = self.record(review.actor, "reviewed", findings=review.findings, actions=list(review.actions))
-        self._broadcast("reviewed", review.findings)
-        self._tell_chain(seq, "reviewed", review.findings)
+        self._announce(review.actor, "reviewed", review.findings, None, findings=review.findings,
+                       actions=list(review.actions))
         return self.status()
 
     @review.validator
     def validate_review(self, review: Review) -> None:
-        _require(review, Review, "review")
-        self._may(review.actor, DECLARE_ROLES, "review the incident")
-        self._in_stage("resolved", "review")
+        self._lead_may(review, Review, "review", "resolved")
 
     # --- query `status` -------------------------------------------------------------------------------------
     @workflow.query
@@ -248,7 +233,7 @@ class IncidentWorkflow:
             rev = self.progress_rev
             every = duration_seconds(self._rules().levels[self.level].update_every)
             since = max(t for t in (self.declared_at, self.last_update_at, self.nudged_at) if t is not None)
-            if await self._timer(lambda rev=rev: self.progress_rev != rev or self.stage != "open",
+            if await timer(lambda rev=rev: self.progress_rev != rev or self.stage != "open",
                                  since + timedelta(seconds=every), "progress update due"):
                 self.nudged_at = workflow.now()
                 seq = self.record(SYSTEM, "progress_overdue", lead=self.lead,
@@ -261,21 +246,11 @@ class IncidentWorkflow:
         await workflow.wait_condition(lambda: self.stage != "open")
         due = self.review_due
         while self.stage == "resolved" and due is not None:
-            if await self._timer(lambda: self.stage != "resolved", due, "review due"):
+            if await timer(lambda: self.stage != "resolved", due, "review due"):
                 seq = self.record(SYSTEM, "review_overdue", lead=self.lead, review_due=due.isoformat())
                 self._tell(seq, "owner", self.lead, "reminder", f"review (复盘) due {due.isoformat()} is not in")
                 due = workflow.now() + timedelta(seconds=duration_seconds(self._rules().review_within))
 
-    async def _timer(self, changed: Callable[[], bool], until: datetime, summary: str) -> bool:
-        """True when `until` arrives before `changed` turns true."""
-        delay = (until - workflow.now()).total_seconds()
-        if delay > 0:
-            try:
-                await workflow.wait_condition(changed, timeout=delay, timeout_summary=summary)
-                return False
-            except TimeoutError:
-                pass
-        return not changed()
 
     # --- delivery to linked requests -------------------------------------------------------------------------
     async def deliver(self) -> None:
@@ -305,9 +280,11 @@ class IncidentWorkflow:
         chunks = [request_ids[i:i + CHUNK] for i in range(0, len(request_ids), CHUNK)]
         kinds = "+".join(e.kind for e in events)
         reports = await asyncio.gather(*(
-            workflow.execute_activity(
-                "broadcast_incident", IncidentDelivery(incident_id=self.d.incident_id, events=events, request_ids=ids),
-                result_type=DeliveryReport, summary=f"{kinds} to {len(ids)} request(s)", **BROADCAST)  # type: ignore[arg-type]
+            workflow.execute_activity_method(
+                IncidentActivities.broadcast_incident,
+                IncidentDelivery(incident_id=self.d.incident_id, events=events, request_ids=ids),
+                summary=f"{kinds} to {len(ids)} request(s)", start_to_close_timeout=BROADCAST_TIMEOUT,
+                heartbeat_timeout=BROADCAST_HEARTBEAT, retry_policy=RETRY)
             for ids in chunks))
         missing = sorted({r for report in reports for r in report.missing} - self.missing)
         if missing:  # counted, not fatal: a request that never started or has completed
@@ -317,9 +294,11 @@ class IncidentWorkflow:
 
     async def _tell_customers(self, event: IncidentEvent, request_ids: list[str]) -> None:
         for i in range(0, len(request_ids), CHUNK):
-            await workflow.execute_activity(
-                "notify_incident_customers", CustomerUpdate(event=event, request_ids=request_ids[i:i + CHUNK]),
-                result_type=int, summary=f"tell customers: {event.kind} #{event.seq}", **NOTIFY)  # type: ignore[arg-type]
+            await workflow.execute_activity_method(
+                IncidentActivities.notify_incident_customers,
+                CustomerUpdate(event=event, request_ids=request_ids[i:i + CHUNK]),
+                summary=f"tell customers: {event.kind} #{event.seq}", start_to_close_timeout=NOTIFY_TIMEOUT,
+                retry_policy=RETRY)
 
     def _drained(self) -> bool:
         return self.welcomed == len(self.linked) and self.sent == len(self.broadcasts)
@@ -350,6 +329,12 @@ class IncidentWorkflow:
                                              rejected=rejected))
         return seq
 
+    def _announce(self, actor: Actor, kind: str, text: str, root_cause: str | None, /, **detail: Any) -> None:
+        """Recorded, sent to every linked request, and told to the level's reporting chain."""
+        seq = self.record(actor, kind, **detail)
+        self._broadcast(kind, text, root_cause)
+        self._tell_chain(seq, kind, text)
+
     def _tell_chain(self, seq: int, kind: str, text: str) -> None:
         for role in self._rules().levels[self.level].report_to:
             self._tell(seq, "escalation", role, kind, text)
@@ -372,9 +357,8 @@ class IncidentWorkflow:
                                   links=self.new_links, notices=self.notices)
             self.audit, self.notices, self.new_links = [], [], []
             self.flushing = True
-            await workflow.execute_local_activity(
-                "persist_incident", batch, summary=f"archive {len(batch.events)} event(s), {len(batch.links)} "
-                f"link(s), {len(batch.notices)} notice(s) · {self.stage}", **LOCAL)  # type: ignore[arg-type]
+            await local(IncidentActivities.persist_incident, batch, f"archive {len(batch.events)} event(s), "
+                        f"{len(batch.links)} link(s), {len(batch.notices)} notice(s) · {self.stage}")
             self.flushing = False
 
     def _unflushed(self) -> bool:
@@ -384,6 +368,12 @@ class IncidentWorkflow:
     def _may(self, actor: Actor, roles: tuple[str, ...], what: str) -> None:
         if actor.role not in roles:
             raise ValueError(f"actor.role: {actor.role} may not {what} (needs {', '.join(roles)})")
+
+    def _lead_may(self, payload: Resolve | Review, model: type, update: str, stage: str) -> None:
+        """The incident's resolve and review: by a supervisor and above, in the stage the flow has reached."""
+        require(payload, model, update)
+        self._may(payload.actor, DECLARE_ROLES, f"{update} the incident")
+        self._in_stage(stage, update)
 
     def _in_stage(self, stage: str, update: str) -> None:
         if self.stage != stage:
