@@ -16,7 +16,6 @@ from temporalio.testing import ActivityEnvironment
 from activities.archive import ArchiveActivities
 from activities.notify import Notifier, TemplateContextError
 from archive.store import Archive
-from archive.tables import RequestRow
 from models.intake import Customer
 from models.records import AuditEvent, Notice, PersistBatch, Projection, Registration
 
@@ -312,7 +311,3 @@ def test_activities_register_and_persist(archive: Archive) -> None:
         assert env.run(activities.persist, batch) == 0  # a retry queues and logs nothing
     queued = [line for line in logs if line["event"] == "notice queued"]
     assert [(line["key"], line["recipient"]) for line in queued] == [("R-1:ack", "138****5678")]  # masked
-
-
-def test_request_row_holds_every_projection_field() -> None:
-    assert set(Projection.model_fields) <= set(RequestRow.model_fields)
