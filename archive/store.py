@@ -31,10 +31,10 @@ from archive import directory_tables, incident_tables
 from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
 from infra.logconfig import get_logger
 from models.records import Notice, Outgoing, PersistBatch, Registered, Registration
+from models.status import TERMINAL_STAGES
 
 DEFAULT_URL = "sqlite:///.data/kefu.db"
 TICKET_TZ = ZoneInfo("Asia/Shanghai")  # the ticket's date is the acceptance day where the center works
-TERMINAL_STAGES: frozenset[str] = frozenset({"completed"})  # no clock runs any more (closed still has revisit)
 TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__,  # type: ignore[list-item]
                        *directory_tables.TABLES, *incident_tables.TABLES]
 REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
