@@ -3,6 +3,7 @@
 Synchronous: the worker runs them on its activity_executor thread pool. Both are idempotent (archive/store.py),
 so Temporal's retries and workflow replays are safe. A transition's notices are rendered here, for the contact the
 archive reads, before the archive's transaction; the newly queued ones are logged once it has committed.
+Imports the archive, models, infra.logconfig and the notifier beside it.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ archive the incident's audit trail, and detect a surge of complaints (000 §7.1)
 Every one is idempotent: a request drops a repeated (incident_id, seq); notices, audit lines, links and sightings
 are INSERT … ON CONFLICT DO NOTHING (archive/incidents.py). Retries and replays are therefore safe. Notices are
 built and rendered here, before the archive's transaction; the newly queued ones are logged once it has committed.
+Imports the archive, models, policies, infra.logconfig and the notifier beside it.
 """
 
 from __future__ import annotations
