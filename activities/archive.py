@@ -1,7 +1,9 @@
 """Archive activities: register the work order, persist one transition (projection, audit, outbox, archive).
 
 Synchronous: the worker runs them on its activity_executor thread pool. Both are idempotent (archive/store.py),
-so Temporal's retries and workflow replays are safe.
+so Temporal's retries and workflow replays are safe. A transition's notices are rendered here, for the contact the
+archive reads, before the archive's transaction; the newly queued ones are logged once it has committed.
+Imports the archive, models, infra.logconfig and the notifier beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from activities.common import attempt, uninterrupted
 from activities.notify import Notifier
 from archive.store import Archive
 from infra.logconfig import get_logger
-from models.records import PersistBatch, Registered, Registration
+from models.records import Outgoing, PersistBatch, Registered, Registration
 
 log = get_logger(__name__)
 
@@ -36,7 +38,7 @@ class ArchiveActivities:
         """One transition's writes in one transaction; returns the number of notices newly queued."""
         projection = batch.projection
         with uninterrupted(), bound_contextvars(request_id=projection.request_id, attempt=attempt()):
-            queued = self._archive.persist(batch, self._notifier)
+            queued = self._notifier.queued_all(self._archive.persist(batch, self._render(batch)))
             log.info(
                 "transition persisted",
                 stage=projection.stage,
@@ -45,3 +47,9 @@ class ArchiveActivities:
                 final=batch.final,
             )
             return queued
+
+    def _render(self, batch: PersistBatch) -> list[Outgoing]:
+        """The batch's notices with their messages (a template missing a context key raises, nothing is written)."""
+        if not batch.notices:
+            return []
+        return self._notifier.render_all(batch.notices, self._archive.notice_contact(batch))

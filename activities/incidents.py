@@ -2,14 +2,18 @@
 archive the incident's audit trail, and detect a surge of complaints (000 §7.1).
 
 Every one is idempotent: a request drops a repeated (incident_id, seq); notices, audit lines, links and sightings
-are INSERT … ON CONFLICT DO NOTHING (archive/incidents.py). Retries and replays are therefore safe.
+are INSERT … ON CONFLICT DO NOTHING (archive/incidents.py). Retries and replays are therefore safe. Notices are
+built and rendered here, before the archive's transaction; the newly queued ones are logged once it has committed.
+Imports the archive, models, policies, infra.logconfig and the notifier beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from datetime import UTC, timedelta
+from typing import Any
 
 from structlog.contextvars import bound_contextvars
 from temporalio import activity
@@ -32,10 +36,12 @@ from models.incident import (
     DeliveryReport,
     IncidentBatch,
     IncidentDelivery,
+    IncidentEvent,
     incident_workflow_id,
 )
 from models.intake import workflow_id_for
 from models.policy import duration_seconds
+from models.records import Notice, Outgoing
 from policies.loader import PolicyError, get_pack
 
 log = get_logger(__name__)
@@ -45,6 +51,15 @@ SIGNAL = "incident"  # ServiceRequestWorkflow's signal taking an IncidentEvent
 def auto_incident_id(seen: ComplaintSeen) -> str:
     """One detected incident per policy, category and UTC day: auto-<policy>-<category>-<YYYY-MM-DD>."""
     return f"auto-{seen.policy}-{seen.category or 'none'}-{seen.at.astimezone(UTC):%Y-%m-%d}"[:64]
+
+
+def customer_notice(event: IncidentEvent, contact: Mapping[str, Any]) -> Notice:
+    """003 §6.4: a customer hears of each incident event once, however many linked requests they have (key
+    incident:<incident>:<seq>:<customer>), about the request `contact` is (archive/incidents.py first_contacts)."""
+    return Notice(
+        key=f"incident:{event.incident_id}:{event.seq}:{contact['customer_id']}", request_id=contact["request_id"],
+        template="incident", audience="customer", recipient="customer", language=contact["customer_language"],
+        context={"incident_id": event.incident_id, "title": event.title, "kind": event.kind, "text": event.text})
 
 
 class IncidentActivities:
@@ -97,13 +112,19 @@ class IncidentActivities:
     def notify_incident_customers(self, update: CustomerUpdate) -> int:
         """One notice per distinct customer of these requests (003 §6.4); returns how many were newly queued."""
         with uninterrupted(), bound_contextvars(incident_id=update.event.incident_id, attempt=attempt()):
-            return store.notify_customers(self._archive, update, self._notifier)
+            rendered: list[Outgoing] = []
+            for contact in store.first_contacts(self._archive, update.request_ids):
+                notice = customer_notice(update.event, contact)
+                rendered.append((notice, self._notifier.render(notice, contact)))
+            return self._notifier.queued_all(store.queue_customer_notices(self._archive, rendered))
 
     @activity.defn(name="persist_incident")
     def persist_incident(self, batch: IncidentBatch) -> int:
         """The incident's projection, audit lines, links and internal notices; returns the notices newly queued."""
         with uninterrupted(), bound_contextvars(incident_id=batch.projection.incident_id, attempt=attempt()):
-            queued = store.persist_incident(self._archive, batch, self._notifier)
+            contact = {"ticket": batch.projection.incident_id}  # internal notices: the incident stands in for a ticket
+            rendered = self._notifier.render_all(batch.notices, contact)
+            queued = self._notifier.queued_all(store.persist_incident(self._archive, batch, rendered))
             log.info("incident persisted", stage=batch.projection.stage, events=len(batch.events),
                      links=len(batch.links), notices_queued=queued)
             return queued

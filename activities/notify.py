@@ -2,26 +2,26 @@
 
 Every customer-facing message states the problem, the progress, the estimated resolution time and the next step
 (003 §2.3); the acknowledgement carries the work-order number and the expected completion (002 §2.1.2).
+The activities render a transition's notices before the archive's transaction (archive/ only writes rows) and log
+the newly queued ones after it. Imports domain.pii, infra.logconfig and models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, UndefinedError, meta
 
 from domain.pii import mask_contact
 from infra.logconfig import get_logger
-from models.records import Notice
+from models.records import Notice, NoticeChannel, Outgoing, RenderedNotice
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-NoticeChannel = Literal["sms", "email", "internal"]
 log = get_logger(__name__)
 
 # Codes the workflow puts in context, shown in words (SEEDS §3 types, DESIGN clock and trigger names).
@@ -68,14 +68,6 @@ class TemplateContextError(ValueError):
     """A template needs a context key the notice does not carry."""
 
 
-@dataclass(frozen=True)
-class RenderedNotice:
-    subject: str
-    body: str
-    channel: NoticeChannel
-    recipient: str
-
-
 def _percent(fraction: float) -> str:
     return f"{round(float(fraction) * 100)}%"
 
@@ -88,8 +80,9 @@ class Notifier:
         self._tz = ZoneInfo(display_tz)
 
     def render(self, notice: Notice, contact: Mapping[str, Any]) -> RenderedNotice:
-        """Render `notice` for the request `contact` (a dict as Archive.get returns: ticket, request_type,
-        priority, customer_name, customer_phone, customer_email). The notice's own context wins over those."""
+        """Render `notice` for the request `contact` (archive/store.py CONTACT_COLUMNS, as Archive.notice_contact
+        returns: ticket, request_type, priority, customer_name, customer_phone, customer_email). The notice's own
+        context wins over those."""
         channel, recipient = self._address(notice, contact)
         context = {
             "ticket": contact.get("ticket"),
@@ -110,6 +103,16 @@ class Notifier:
         if not subject.strip() or not body.startswith("\n") or not body.strip():
             raise ValueError(f"{where}: needs a subject line, a blank line, then the body")
         return RenderedNotice(subject=subject.strip(), body=body.strip() + "\n", channel=channel, recipient=recipient)
+
+    def render_all(self, notices: Iterable[Notice], contact: Mapping[str, Any]) -> list[Outgoing]:
+        """Each notice with its message, in order, all for one contact."""
+        return [(notice, self.render(notice, contact)) for notice in notices]
+
+    def queued_all(self, queued: Sequence[Outgoing]) -> int:
+        """Log the notices a committed transaction newly queued; returns how many."""
+        for notice, rendered in queued:
+            self.queued(notice, rendered)
+        return len(queued)
 
     def queued(self, notice: Notice, rendered: RenderedNotice) -> None:
         """Log a notice that entered the outbox; the address is masked (002 §6.3)."""

@@ -1,22 +1,17 @@
 """Incident tables (突发事件, SEEDS §11): the incident projection, its append-only operation log, the requests
 linked to it, and the complaint sightings the detector counts (000 §7.1 a surge of complaints).
 
-Only archive/incidents.py uses them; they are never workflow or activity payloads.
+Only archive/ uses them; they are never workflow or activity payloads. Imports archive/tables.py only.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from archive.tables import JSONDoc, UTCDateTime
-
-
-def _at(*, index: bool = False, nullable: bool = True) -> Any:
-    return Field(default=None, sa_type=UTCDateTime, index=index, nullable=nullable)
+from archive.tables import LogRowBase, at_field
 
 
 class IncidentRow(SQLModel, table=True):
@@ -33,33 +28,25 @@ class IncidentRow(SQLModel, table=True):
     lead: str = Field(max_length=64)
     stage: str = Field(index=True, max_length=16)
     auto: bool = False
-    declared_at: datetime = _at(index=True, nullable=False)
-    resolved_at: datetime | None = _at()
-    reviewed_at: datetime | None = _at()
-    review_due: datetime | None = _at()
+    declared_at: datetime = at_field(index=True, nullable=False)
+    resolved_at: datetime | None = at_field()
+    reviewed_at: datetime | None = at_field()
+    review_due: datetime | None = at_field()
     summary: str | None = Field(default=None, sa_type=Text)
     root_cause: str | None = Field(default=None, sa_type=Text)
     linked: int = 0
     updates: int = 0
-    last_update_at: datetime | None = _at()
-    updated_at: datetime = _at(nullable=False)
+    last_update_at: datetime | None = at_field()
+    updated_at: datetime = at_field(nullable=False)
 
 
-class IncidentEventRow(SQLModel, table=True):
-    """The incident's operation log (000 §3.2); (incident_id, seq) makes a replayed write a no-op."""
+class IncidentEventRow(LogRowBase, table=True):
+    """The incident's operation log (000 §3.2)."""
 
     __tablename__ = "incident_events"
     __table_args__ = (UniqueConstraint("incident_id", "seq", name="uq_incident_event_seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     incident_id: str = Field(index=True, max_length=64)
-    seq: int
-    at: datetime = _at(nullable=False)
-    actor_id: str = Field(max_length=64)
-    actor_role: str = Field(max_length=32)
-    action: str = Field(max_length=64)
-    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
-    rejected: bool = False
 
 
 class IncidentLinkRow(SQLModel, table=True):
@@ -71,7 +58,7 @@ class IncidentLinkRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     incident_id: str = Field(index=True, max_length=64)
     request_id: str = Field(index=True, max_length=64)
-    linked_at: datetime = _at(nullable=False)
+    linked_at: datetime = at_field(nullable=False)
 
 
 class ComplaintSighting(SQLModel, table=True):
@@ -86,7 +73,7 @@ class ComplaintSighting(SQLModel, table=True):
     category: str = Field(max_length=64, description="'' when the request has no category")
     request_type: str = Field(max_length=32)
     customer_id: str = Field(max_length=64)
-    seen_at: datetime = _at(nullable=False)
+    seen_at: datetime = at_field(nullable=False)
 
 
 TABLES: list[Table] = [IncidentRow.__table__, IncidentEventRow.__table__, IncidentLinkRow.__table__,  # type: ignore[list-item]

@@ -1,39 +1,39 @@
-"""Archive writes and reads of incidents (突发事件, SEEDS §11), beside archive/store.py and in its manner: every
-write is idempotent (INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL) so activity retries and workflow
-replays never duplicate an audit line, a link or a notice.
+"""Archive writes and reads of incidents (突发事件, SEEDS §11), beside archive/store.py and in its manner: SQL only
+(notices arrive rendered by activities/incidents.py), and every write is idempotent (INSERT … ON CONFLICT DO NOTHING
+on SQLite and PostgreSQL) so activity retries and workflow replays never duplicate an audit line, a link or a
+notice. Imports models and the archive beside it; never activities or workflows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.incident_tables import ComplaintSighting, IncidentEventRow, IncidentLinkRow, IncidentRow
-from archive.store import REQUESTS, Archive
-from models.incident import ComplaintSeen, CustomerUpdate, IncidentBatch
-from models.records import Notice
-
-if TYPE_CHECKING:
-    from activities.notify import Notifier, RenderedNotice
+from archive.store import CONTACT_COLUMNS, REQUESTS, Archive, check_rendered
+from models.incident import ComplaintSeen, IncidentBatch
+from models.records import Outgoing
 
 INCIDENTS = IncidentRow.__table__
 EVENTS = IncidentEventRow.__table__
 LINKS = IncidentLinkRow.__table__
 SIGHTINGS = ComplaintSighting.__table__
+# A customer's first linked request: what an incident notice to them is keyed, addressed and rendered with.
+FIRST_CONTACT_COLUMNS: tuple[str, ...] = ("request_id", "customer_id", "customer_language", *CONTACT_COLUMNS)
 
 
-def persist_incident(archive: Archive, batch: IncidentBatch, notifier: Notifier) -> int:
-    """Projection, audit lines, links and internal notices in one transaction; returns the notices newly queued."""
+def persist_incident(archive: Archive, batch: IncidentBatch, rendered: Sequence[Outgoing] = ()) -> list[Outgoing]:
+    """Projection, audit lines, links and the batch's internal notices (`rendered`: every one of batch.notices,
+    in order, with its message) in one transaction; returns the notices newly queued."""
     projection = batch.projection
     incident_id = projection.incident_id
+    check_rendered(batch.notices, rendered, incident_id)
     values = projection.model_dump(exclude={"broadcast_pending"}) | {"updated_at": batch.updated_at}
     now = datetime.now(UTC)
-    contact = {"ticket": incident_id}  # internal notices: the incident stands in for a ticket
-    queued: list[tuple[Notice, RenderedNotice]] = []
     upsert = archive.insert(INCIDENTS).values(values)
     upsert = upsert.on_conflict_do_update(
         index_elements=["incident_id"], set_={k: upsert.excluded[k] for k in values if k != "incident_id"},
@@ -49,40 +49,14 @@ def persist_incident(archive: Archive, batch: IncidentBatch, notifier: Notifier)
                             .values([{"incident_id": incident_id, "request_id": r, "linked_at": batch.updated_at}
                                      for r in batch.links])
                             .on_conflict_do_nothing(index_elements=["incident_id", "request_id"]))
-        for notice in batch.notices:
-            rendered = notifier.render(notice, contact)
-            if archive.queue_notice(session, notice, rendered, now):
-                queued.append((notice, rendered))
-    for notice, rendered in queued:  # logged once committed
-        notifier.queued(notice, rendered)
-    return len(queued)
+        return archive.queue_notices(session, rendered, now)
 
 
-def notify_customers(archive: Archive, update: CustomerUpdate, notifier: Notifier) -> int:
-    """003 §6.4: every customer of the linked requests hears of the event once, however many requests they have
-    (key incident:<incident>:<seq>:<customer>), at the contact registered with their first request."""
-    event = update.event
-    now = datetime.now(UTC)
-    queued: list[tuple[Notice, RenderedNotice]] = []
+def queue_customer_notices(archive: Archive, rendered: Iterable[Outgoing]) -> list[Outgoing]:
+    """The rendered notices to the linked requests' customers (003 §6.4) in one transaction; returns the newly
+    queued (their keys make a retry or a replay queue nothing twice)."""
     with archive.transaction() as session:
-        rows = session.execute(select(REQUESTS).where(REQUESTS.c.request_id.in_(update.request_ids))
-                               .order_by(REQUESTS.c.id)).mappings().all()
-        firsts: dict[str, Mapping[str, Any]] = {}
-        for row in rows:
-            firsts.setdefault(row["customer_id"], row)
-        for customer_id, row in firsts.items():
-            notice = Notice(
-                key=f"incident:{event.incident_id}:{event.seq}:{customer_id}", request_id=row["request_id"],
-                template="incident", audience="customer", recipient="customer",
-                language=row["customer_language"],
-                context={"incident_id": event.incident_id, "title": event.title, "kind": event.kind,
-                         "text": event.text})
-            rendered = notifier.render(notice, row)
-            if archive.queue_notice(session, notice, rendered, now):
-                queued.append((notice, rendered))
-    for notice, rendered in queued:
-        notifier.queued(notice, rendered)
-    return len(queued)
+        return archive.queue_notices(session, rendered, datetime.now(UTC))
 
 
 def record_complaint(archive: Archive, seen: ComplaintSeen, since: datetime,
@@ -126,6 +100,17 @@ def get_incident(archive: Archive, incident_id: str) -> dict[str, Any] | None:
 
 def incident_trail(archive: Archive, incident_id: str) -> list[dict[str, Any]]:
     return _rows(archive, select(EVENTS).where(EVENTS.c.incident_id == incident_id).order_by(EVENTS.c.seq))
+
+
+def first_contacts(archive: Archive, request_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """FIRST_CONTACT_COLUMNS of each distinct customer's first registered request among `request_ids`, in
+    registration order (003 §6.4: a customer hears of an incident event once, at the contact of that request)."""
+    query = (select(*(REQUESTS.c[name] for name in FIRST_CONTACT_COLUMNS))
+             .where(REQUESTS.c.request_id.in_(list(request_ids))).order_by(REQUESTS.c.id))
+    firsts: dict[str, dict[str, Any]] = {}
+    for row in _rows(archive, query):
+        firsts.setdefault(row["customer_id"], row)
+    return list(firsts.values())
 
 
 def linked_requests(archive: Archive, incident_id: str) -> list[str]:

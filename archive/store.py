@@ -1,5 +1,9 @@
 """The archive: the only module that talks SQL (SQLite for development, PostgreSQL in production).
 
+It writes and reads rows and nothing else: notices arrive rendered (activities render them first, with the contact
+`notice_contact` reads) and the "notice queued" log lines are the activities' too. It imports models, the tables
+beside it and infra.logconfig; never activities or workflows.
+
 Every write is idempotent so activity retries and workflow replays never duplicate a row or a notification:
 registration by request_id, audit lines by (request_id, seq), outbox rows by notice key, archive records by
 (request_id, closure) — INSERT … ON CONFLICT DO NOTHING on both dialects. One exception: an audit line written by a
@@ -10,11 +14,11 @@ same seq, so the trail always matches the workflow's history.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, make_url, or_, update
@@ -26,19 +30,19 @@ from sqlmodel import Session, SQLModel, col, select
 from archive import directory_tables, incident_tables
 from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
 from infra.logconfig import get_logger
-from models.records import Notice, PersistBatch, Registered, Registration
-
-if TYPE_CHECKING:
-    from activities.notify import Notifier, RenderedNotice
+from models.records import Notice, Outgoing, PersistBatch, Registered, Registration
+from models.status import TERMINAL_STAGES
 
 DEFAULT_URL = "sqlite:///.data/kefu.db"
 TICKET_TZ = ZoneInfo("Asia/Shanghai")  # the ticket's date is the acceptance day where the center works
-TERMINAL_STAGES: frozenset[str] = frozenset({"completed"})  # no clock runs any more (closed still has revisit)
 TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__,  # type: ignore[list-item]
                        *directory_tables.TABLES, *incident_tables.TABLES]
 REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
 OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
+# What a notice is rendered with (activities/notify.py Notifier.render): the work order and the customer's contact.
+CONTACT_COLUMNS: tuple[str, ...] = ("ticket", "request_type", "priority", "customer_name", "customer_phone",
+                                    "customer_email")
 log = get_logger(__name__)
 
 
@@ -119,16 +123,23 @@ class Archive:
         with Session(self.engine) as session, session.begin():
             yield session
 
-    def queue_notice(self, session: Session, notice: Notice, rendered: RenderedNotice, now: datetime) -> bool:
-        """One outbox row; False when its key was queued before (a retry or a replay)."""
-        return session.execute(
-            self.insert(OUTBOX)
-            .values(key=notice.key, request_id=notice.request_id, template=notice.template, audience=notice.audience,
-                    recipient=rendered.recipient, channel=rendered.channel, language=notice.language,
-                    subject=rendered.subject, body=rendered.body, created_at=now, status="queued")
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(OUTBOX.c.key)
-        ).scalar() is not None
+    def queue_notices(self, session: Session, outgoing: Iterable[Outgoing], now: datetime) -> list[Outgoing]:
+        """Outbox rows in the caller's transaction; returns the newly queued (a key queued before is a retry or a
+        replay and is skipped)."""
+        queued: list[Outgoing] = []
+        for notice, rendered in outgoing:
+            inserted = session.execute(
+                self.insert(OUTBOX)
+                .values(key=notice.key, request_id=notice.request_id, template=notice.template,
+                        audience=notice.audience, recipient=rendered.recipient, channel=rendered.channel,
+                        language=notice.language, subject=rendered.subject, body=rendered.body, created_at=now,
+                        status="queued")
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(OUTBOX.c.key)
+            ).scalar()
+            if inserted is not None:
+                queued.append((notice, rendered))
+        return queued
 
     # --- writes -------------------------------------------------------------------------------------------
 
@@ -169,13 +180,15 @@ class Archive:
             session.execute(update(REQUESTS).where(REQUESTS.c.id == row_id).values(ticket=ticket))
         return Registered(ticket=ticket, created=True)
 
-    def persist(self, batch: PersistBatch, notifier: Notifier) -> int:
-        """Write one transition in one transaction; returns how many notices were newly queued."""
+    def persist(self, batch: PersistBatch, rendered: Sequence[Outgoing] = ()) -> list[Outgoing]:
+        """Write one transition in one transaction: projection, audit lines, the batch's notices as `rendered`
+        (every one of batch.notices, in order, rendered for `notice_contact`), the archive record when final.
+        Returns the notices newly queued; the caller logs them once this returns (committed)."""
         projection = batch.projection
         request_id = projection.request_id
         _check(batch)
+        check_rendered(batch.notices, rendered, request_id)
         now = datetime.now(UTC)
-        queued = []
         with self.transaction() as session:
             # Projection first (the write lock on SQLite); a stale batch (older updated_at) must not win.
             applied = session.execute(
@@ -185,10 +198,9 @@ class Archive:
             ).rowcount
             row = session.exec(select(RequestRow).where(RequestRow.request_id == request_id)).one_or_none()
             if row is None:
-                raise ValueError(f"request {request_id!r} is not registered: register_request must run first")
+                raise _unregistered(request_id)
             if not applied:
                 log.warning("stale projection not applied", request_id=request_id, updated_at=projection.updated_at)
-            request = _public(row)
             if batch.events:  # 000 §3.2 operation log; 002 §2.4.3 records not modified or deleted
                 rows = self.insert(AUDIT).values([line.model_dump(mode="json") | {"at": line.at}
                                                   for line in batch.events])
@@ -200,17 +212,14 @@ class Archive:
                 session.execute(rows.on_conflict_do_update(
                     index_elements=["request_id", "seq"], set_=changed,
                     where=or_(*(AUDIT.c[c] != rows.excluded[c] for c in ("action", "at", "actor_id", "stage")))))
-            for notice in batch.notices:
-                rendered = notifier.render(notice, request)
-                if self.queue_notice(session, notice, rendered, now):
-                    queued.append((notice, rendered))
+            queued = self.queue_notices(session, rendered, now)
             if batch.final:  # 000 §1.2 archived for traceability; 002 §6.3 retention by class
                 session.execute(
                     self.insert(ArchiveRecord.__table__)
                     .values(
                         request_id=request_id,
                         closure=projection.reopen_count + 1,
-                        ticket=request["ticket"],
+                        ticket=row.ticket,
                         policy_id=projection.policy_id,
                         policy_version=projection.policy_version,
                         stage=projection.stage,
@@ -221,9 +230,7 @@ class Archive:
                     )
                     .on_conflict_do_nothing(index_elements=["request_id", "closure"])
                 )
-        for notice, rendered in queued:  # logged once committed: a rolled-back notice was never queued
-            notifier.queued(notice, rendered)
-        return len(queued)
+        return queued
 
     # --- reads --------------------------------------------------------------------------------------------
 
@@ -232,6 +239,20 @@ class Archive:
         with Session(self.engine) as session:
             row = session.exec(select(RequestRow).where(RequestRow.request_id == request_id)).one_or_none()
             return _public(row) if row else None
+
+    def notice_contact(self, batch: PersistBatch) -> dict[str, Any]:
+        """CONTACT_COLUMNS for rendering the batch's notices, as persist() leaves the row: the registration from
+        the archive, request_type and priority from the batch's projection unless it is stale (persist does not
+        apply a projection older than the row). A malformed batch is refused first, as persist() refuses it."""
+        projection = batch.projection
+        _check(batch)
+        row = self.get(projection.request_id)
+        if row is None:
+            raise _unregistered(projection.request_id)
+        contact = {name: row[name] for name in CONTACT_COLUMNS}
+        if row["updated_at"] <= projection.updated_at:
+            contact |= {"request_type": projection.request_type, "priority": projection.priority}
+        return contact
 
     def list_requests(
         self,
@@ -305,6 +326,17 @@ class Archive:
 def _public(row: SQLModel) -> dict[str, Any]:
     """A row as a plain dict in column order, without the surrogate id."""
     return {column.name: getattr(row, column.name) for column in row.__table__.columns if column.name != "id"}  # type: ignore[attr-defined]
+
+
+def _unregistered(request_id: str) -> ValueError:
+    return ValueError(f"request {request_id!r} is not registered: register_request must run first")
+
+
+def check_rendered(notices: Sequence[Notice], rendered: Sequence[Outgoing], owner: str) -> None:
+    """`rendered` must be exactly `notices`, in order, each with its rendered message."""
+    if [notice for notice, _ in rendered] != list(notices):
+        raise ValueError(f"batch for {owner!r}: its notices must be rendered, each once and in order, before they "
+                         "are queued")
 
 
 def _check(batch: PersistBatch) -> None:

@@ -1,4 +1,5 @@
-"""Archive tables (SQLModel). Only archive/store.py uses them; they are never workflow or activity payloads.
+"""Archive tables (SQLModel) of the request and the shared column types and log-row base of the other archive
+tables. Only archive/ uses them; they are never workflow or activity payloads. Imports nothing of ours.
 
 Records are truthful and never modified or deleted at will (002 §2.4.3): audit lines, queued notices and archive
 records are insert-only; only the request projection row is updated in place (it is a read model, rebuilt from
@@ -39,7 +40,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _at(*, index: bool = False, nullable: bool = True) -> Any:
+def at_field(*, index: bool = False, nullable: bool = True) -> Any:
+    """A UTCDateTime column."""
     return Field(default=None, sa_type=UTCDateTime, index=index, nullable=nullable)
 
 
@@ -64,8 +66,8 @@ class RequestRow(SQLModel, table=True):
     customer_language: str = Field(default="zh-CN", max_length=8)
     description: str = Field(sa_type=Text)
     amount: Decimal | None = Field(default=None, max_digits=18, decimal_places=2)
-    received_at: datetime = _at(nullable=False)
-    # Projection: every Projection field, rewritten by persist().
+    received_at: datetime = at_field(nullable=False)
+    # Projection: every models.records.Projection field, rewritten by persist() (tests/unit/test_tables.py).
     workflow_id: str = Field(max_length=128)
     policy_id: str = Field(index=True, max_length=64)
     policy_version: int
@@ -80,39 +82,46 @@ class RequestRow(SQLModel, table=True):
     owner: str | None = Field(default=None, index=True, max_length=64)
     complaint_owner: str | None = Field(default=None, max_length=64)
     department: str = Field(default="customer_service", max_length=64)
-    next_deadline: datetime | None = _at(index=True)
+    next_deadline: datetime | None = at_field(index=True)
     breached: bool = Field(default=False, index=True)
     breached_clocks: list[str] = Field(default_factory=list, sa_type=JSONDoc)
-    accepted_at: datetime = _at(index=True, nullable=False)
-    first_response_at: datetime | None = _at()
-    resolved_at: datetime | None = _at()
-    closed_at: datetime | None = _at()
-    completed_at: datetime | None = _at()
-    updated_at: datetime = _at(nullable=False)
+    accepted_at: datetime = at_field(index=True, nullable=False)
+    first_response_at: datetime | None = at_field()
+    resolved_at: datetime | None = at_field()
+    closed_at: datetime | None = at_field()
+    completed_at: datetime | None = at_field()
+    updated_at: datetime = at_field(nullable=False)
     reopen_count: int = 0
     satisfaction: int | None = None
     nps: int | None = None
     first_contact_resolution: bool = False
     outcome: str = Field(default="", max_length=32)
-    retention_until: datetime | None = _at()
+    retention_until: datetime | None = at_field()
 
 
-class AuditRow(SQLModel, table=True):
-    """Operation log (000 §3.2): who, when, what; (request_id, seq) makes a replayed write a no-op."""
+class LogRowBase(SQLModel):
+    """The operation-log columns (000 §3.2) of audit_events and incident_events: who, when, what (detail holds the
+    before/after) and whether it was refused. Not a table: each log adds its owner's id, unique with seq, so a
+    replayed write is a no-op. The rows of models.records.LogLine."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int
+    at: datetime = at_field(nullable=False)
+    actor_id: str = Field(max_length=64)
+    actor_role: str = Field(max_length=32)
+    action: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
+    rejected: bool = False
+
+
+class AuditRow(LogRowBase, table=True):
+    """A request's operation log (000 §3.2), with the stage the request was in."""
 
     __tablename__ = "audit_events"
     __table_args__ = (UniqueConstraint("request_id", "seq", name="uq_audit_request_seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     request_id: str = Field(index=True, max_length=64)
-    seq: int
-    at: datetime = _at(nullable=False)
-    actor_id: str = Field(max_length=64)
-    actor_role: str = Field(max_length=32)
-    action: str = Field(max_length=64)
     stage: str = Field(max_length=32)
-    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
-    rejected: bool = False
 
 
 class OutboxRow(SQLModel, table=True):
@@ -130,7 +139,7 @@ class OutboxRow(SQLModel, table=True):
     language: str = Field(max_length=8)
     subject: str = Field(sa_type=Text)
     body: str = Field(sa_type=Text)
-    created_at: datetime = _at(nullable=False)
+    created_at: datetime = at_field(nullable=False)
     status: str = Field(default="queued", index=True, max_length=16)
 
 
@@ -150,7 +159,7 @@ class ArchiveRecord(SQLModel, table=True):
     policy_id: str = Field(max_length=64)
     policy_version: int
     stage: str = Field(max_length=32)
-    closed_at: datetime = _at(nullable=False)
-    retention_until: datetime = _at(nullable=False)
-    archived_at: datetime = _at(nullable=False)
+    closed_at: datetime = at_field(nullable=False)
+    retention_until: datetime = at_field(nullable=False)
+    archived_at: datetime = at_field(nullable=False)
     snapshot: dict[str, Any] = Field(sa_type=JSONDoc)

@@ -1,7 +1,8 @@
 """The escalation ladder: 0 agent → 1 team lead → 2 supervisor → 3 senior management (role names from the pack).
 
 Triggers: a major complaint grade (002 §4.4), an SLA breach, a supervisor's signal, an unacknowledged escalation,
-a dissatisfied revisit (003 §4.1). Each step is attributed to the handler who breached (000 §5.5). Pure.
+a dissatisfied revisit (003 §4.1). Each step is attributed to the handler who breached (000 §5.5). Pure: no I/O,
+no clock; imports models only.
 """
 
 from __future__ import annotations
@@ -41,11 +42,6 @@ class Ladder:
                               reason=reason, actor=actor, attributed_to=attributed_to)
         self.steps.append(step)
         return step
-
-    def climb(self, at: datetime, *, trigger: str, reason: str, actor: str,
-              attributed_to: str | None = None) -> EscalationStep | None:
-        return self.raise_to(self.level + 1, at, trigger=trigger, reason=reason, actor=actor,
-                             attributed_to=attributed_to)
 
     def acknowledge(self) -> bool:
         """The escalated owner acknowledged; False when nothing was awaiting acknowledgement."""

@@ -1,8 +1,8 @@
-"""What a backend system submits: one service request (工单) at acceptance (000 §2.1, 002 §2.1.2, 003 §2.2)."""
+"""What a backend system submits: one service request (工单) at acceptance (000 §2.1, 002 §2.1.2, 003 §2.2), and the
+workflow id convention derived from its id. Pure pydantic; imports nothing of ours."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -73,7 +73,3 @@ class Intake(BaseModel):
 def workflow_id_for(request_id: str) -> str:
     """Workflow id convention: one workflow per backend request id."""
     return f"kefu-sr-{request_id}"
-
-
-def utc_iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")

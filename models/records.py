@@ -1,10 +1,15 @@
-"""Activity payloads for the archive and the notification outbox (plain pydantic, never SQLModel tables)."""
+"""Activity payloads for the archive and the notification outbox, and the rendered message the outbox stores.
+
+Pure data: plain pydantic models and one frozen dataclass, never SQLModel tables. Imports nothing of ours but
+other models.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +21,7 @@ TemplateName = Literal[
     "acknowledgement", "progress", "extension", "escalation", "warning", "resolution", "revisit", "assignment",
     "incident",
 ]
+NoticeChannel = Literal["sms", "email", "internal"]
 
 
 class Registration(BaseModel):
@@ -67,6 +73,20 @@ class Notice(BaseModel):
     recipient: str = Field(description="'customer' resolves to the registered contact; else an agent or role id")
     language: Language = "zh-CN"
     context: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RenderedNotice:
+    """A notice as the outbox stores it: rendered text, the channel and the real address (never logged in clear)."""
+
+    subject: str
+    body: str
+    channel: NoticeChannel
+    recipient: str
+
+
+# A notice with its rendered message: what activities hand the archive to queue, and what it reports as newly queued.
+Outgoing: TypeAlias = tuple[Notice, RenderedNotice]
 
 
 class Projection(BaseModel):

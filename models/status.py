@@ -1,16 +1,17 @@
-"""What query `status` returns: the full state of one request."""
+"""What query `status` returns: the full state of one request, and the lifecycle's stage names. Pure pydantic;
+imports nothing of ours."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
 # DESIGN lifecycle: received → accepted → classified → handling → resolved → closed → revisit → completed.
 Stage = Literal["received", "accepted", "classified", "handling", "resolved", "closed", "revisit", "completed"]
-STAGES: tuple[str, ...] = (
-    "received", "accepted", "classified", "handling", "resolved", "closed", "revisit", "completed")
+STAGES: tuple[Stage, ...] = get_args(Stage)
+TERMINAL_STAGES: frozenset[Stage] = frozenset({"completed"})  # no clock runs any more (closed still has revisit)
 # 003 §2.2 names 待处理 pending → 处理中 in progress → 已解决 resolved; the rest are ours.
 # "assigned": offered to an agent who has not accepted yet; "awaiting_incident_review": confirmed, closes after review.
 SubState = Literal["pending", "assigned", "in_progress", "waiting_on_customer", "transferred", "pending_check",

@@ -10,12 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 from temporalio.testing import ActivityEnvironment
 
 from activities.archive import ArchiveActivities
-from activities.notify import Notifier
+from activities.notify import Notifier, TemplateContextError
 from archive.store import Archive
-from archive.tables import RequestRow
 from models.intake import Customer
 from models.records import AuditEvent, Notice, PersistBatch, Projection, Registration
 
@@ -119,8 +119,9 @@ def test_persist_replay_writes_nothing_twice(archive: Archive) -> None:
         events=[event(0), event(1)],
         notices=[ack_notice(), owner_notice],
     )
-    assert archive.persist(batch, NOTIFIER) == 2
-    assert archive.persist(batch, NOTIFIER) == 0  # an activity retry
+    rendered = NOTIFIER.render_all(batch.notices, archive.notice_contact(batch))
+    assert len(archive.persist(batch, rendered)) == 2
+    assert archive.persist(batch, rendered) == []  # an activity retry
     assert [line["seq"] for line in archive.audit_trail("R-1")] == [0, 1]
     outbox = archive.outbox("R-1")
     assert [(row["channel"], row["recipient"]) for row in outbox] == [("sms", "13812345678"), ("internal", "agent-7")]
@@ -138,12 +139,12 @@ def test_a_failed_tasks_line_is_replaced_by_the_completed_tasks_line(archive: Ar
     archive.register(registration())
     failed = PersistBatch(projection=projection(archive, minutes=1), events=[event(0, action="accepted"),
                                                                             event(1, action="classified")])
-    archive.persist(failed, NOTIFIER)
+    archive.persist(failed)
     completed = PersistBatch(projection=projection(archive, minutes=2),
                              events=[event(0, action="incident_linked"), event(1, action="accepted"),
                                      event(2, action="classified")])
-    archive.persist(completed, NOTIFIER)
-    archive.persist(completed, NOTIFIER)  # a retry of the completed task's activity
+    archive.persist(completed)
+    archive.persist(completed)  # a retry of the completed task's activity
     assert [(e["seq"], e["action"]) for e in archive.audit_trail("R-1")] == [
         (0, "incident_linked"), (1, "accepted"), (2, "classified")]
 
@@ -152,15 +153,56 @@ def test_persist_unregistered_request_is_refused(archive: Archive) -> None:
     archive.register(registration())
     stray = projection(archive).model_copy(update={"request_id": "R-404"})
     with pytest.raises(ValueError, match="R-404"):
-        archive.persist(PersistBatch(projection=stray, events=[event(0, "R-404")]), NOTIFIER)
+        archive.persist(PersistBatch(projection=stray, events=[event(0, "R-404")]))
     assert archive.audit_trail("R-404") == []
+
+
+def test_persist_activity_refuses_unregistered_request_with_notices(archive: Archive) -> None:
+    """The contact read that rendering needs refuses an unregistered request with persist's own error."""
+    archive.register(registration())
+    stray = projection(archive).model_copy(update={"request_id": "R-404"})
+    batch = PersistBatch(projection=stray, events=[event(0, "R-404")], notices=[ack_notice("R-404", "R-404:ack")])
+    with pytest.raises(ValueError, match=r"'R-404' is not registered: register_request must run first"):
+        ActivityEnvironment().run(ArchiveActivities(archive, NOTIFIER).persist, batch)
+    assert archive.audit_trail("R-404") == [] and archive.outbox() == []
+
+
+def test_missing_template_key_writes_nothing(archive: Archive) -> None:
+    archive.register(registration())
+    before = archive.get("R-1")
+    incomplete = ack_notice().model_copy(update={"context": {}})
+    batch = PersistBatch(projection=projection(archive, stage="classified"), events=[event(0)], notices=[incomplete])
+    with pytest.raises(TemplateContextError, match="expected_completion"):
+        ActivityEnvironment().run(ArchiveActivities(archive, NOTIFIER).persist, batch)
+    assert archive.get("R-1") == before and archive.audit_trail("R-1") == [] and archive.outbox() == []
+
+
+def test_persist_refuses_notices_not_rendered(archive: Archive) -> None:
+    archive.register(registration())
+    with pytest.raises(ValueError, match="rendered"):
+        archive.persist(PersistBatch(projection=projection(archive), notices=[ack_notice()]))
+    assert archive.outbox() == []
+
+
+def test_notice_contact_is_the_row_as_persist_leaves_it(archive: Archive) -> None:
+    """Notices are rendered before persist writes: they see the batch's classification, unless its projection is
+    stale (persist keeps the newer row)."""
+    archive.register(registration(email="zsf@wudang.cn"))
+    classified = PersistBatch(projection=projection(archive, minutes=10, request_type="complaint", priority="urgent"))
+    contact = archive.notice_contact(classified)
+    assert contact == {"ticket": archive.get("R-1")["ticket"], "request_type": "complaint",  # type: ignore[index]
+                       "priority": "urgent", "customer_name": "张三丰", "customer_phone": "13812345678",
+                       "customer_email": "zsf@wudang.cn"}
+    archive.persist(classified)
+    stale = PersistBatch(projection=projection(archive, minutes=5, request_type="inquiry", priority=None))
+    assert archive.notice_contact(stale) == contact
 
 
 def test_stale_projection_does_not_overwrite_newer(archive: Archive) -> None:
     archive.register(registration())
-    archive.persist(PersistBatch(projection=projection(archive, minutes=10, stage="resolved")), NOTIFIER)
+    archive.persist(PersistBatch(projection=projection(archive, minutes=10, stage="resolved")))
     older = PersistBatch(projection=projection(archive, minutes=5, stage="handling"), events=[event(3)])
-    archive.persist(older, NOTIFIER)
+    archive.persist(older)
     row = archive.get("R-1")
     assert row is not None and row["stage"] == "resolved"
     assert [line["seq"] for line in archive.audit_trail("R-1")] == [3]  # its audit line still counts
@@ -175,8 +217,8 @@ def test_final_record_per_closure_is_append_only(archive: Archive) -> None:
         events=[event(5, action="close")],
         final=True,
     )
-    archive.persist(closing, NOTIFIER)
-    archive.persist(closing, NOTIFIER)  # replay
+    archive.persist(closing)
+    archive.persist(closing)  # replay
     records = archive.archive_records("R-1")
     assert len(records) == 1
     first = records[0]
@@ -190,7 +232,7 @@ def test_final_record_per_closure_is_append_only(archive: Archive) -> None:
         ),
         final=True,
     )
-    archive.persist(reclosing, NOTIFIER)
+    archive.persist(reclosing)
     records = archive.archive_records("R-1")
     assert [record["closure"] for record in records] == [1, 2]
     assert records[0] == first  # the first closure's record is not rewritten
@@ -200,7 +242,7 @@ def test_final_record_per_closure_is_append_only(archive: Archive) -> None:
 def test_final_batch_needs_retention(archive: Archive) -> None:
     archive.register(registration())
     with pytest.raises(ValueError, match="retention_until"):
-        archive.persist(PersistBatch(projection=projection(archive, stage="closed"), final=True), NOTIFIER)
+        archive.persist(PersistBatch(projection=projection(archive, stage="closed"), final=True))
 
 
 def test_list_filters(archive: Archive) -> None:
@@ -214,7 +256,7 @@ def test_list_filters(archive: Archive) -> None:
     }
     for request_id, fields in states.items():
         archive.register(registration(request_id))
-        archive.persist(PersistBatch(projection=projection(archive, request_id, **fields)), NOTIFIER)
+        archive.persist(PersistBatch(projection=projection(archive, request_id, **fields)))
 
     def ids(**filters: Any) -> list[str]:
         return [row["request_id"] for row in archive.list_requests(**filters)]
@@ -234,8 +276,8 @@ def test_list_filters(archive: Archive) -> None:
 
 def test_audit_trail_in_seq_order(archive: Archive) -> None:
     archive.register(registration())
-    archive.persist(PersistBatch(projection=projection(archive, minutes=1), events=[event(2), event(0)]), NOTIFIER)
-    archive.persist(PersistBatch(projection=projection(archive, minutes=2), events=[event(1), event(2)]), NOTIFIER)
+    archive.persist(PersistBatch(projection=projection(archive, minutes=1), events=[event(2), event(0)]))
+    archive.persist(PersistBatch(projection=projection(archive, minutes=2), events=[event(1), event(2)]))
     trail = archive.audit_trail("R-1")
     assert [line["seq"] for line in trail] == [0, 1, 2]
     assert trail[0]["actor_id"] == "agent-7" and trail[0]["detail"]["before"] == "classified"
@@ -247,7 +289,7 @@ def test_datetimes_round_trip_aware(archive: Archive) -> None:
     accepted = datetime(2026, 11, 22, 9, 15, 30, 123456, tzinfo=beijing)
     archive.register(registration(accepted_at=accepted))
     deadline = datetime(2026, 11, 23, 9, 0, tzinfo=beijing)
-    archive.persist(PersistBatch(projection=projection(archive, next_deadline=deadline)), NOTIFIER)
+    archive.persist(PersistBatch(projection=projection(archive, next_deadline=deadline)))
     row = archive.get("R-1")
     assert row is not None
     for name in ("received_at", "accepted_at", "updated_at", "next_deadline"):
@@ -264,9 +306,8 @@ def test_activities_register_and_persist(archive: Archive) -> None:
     registered = env.run(activities.register_request, registration())
     assert env.run(activities.register_request, registration()) == registered.model_copy(update={"created": False})
     batch = PersistBatch(projection=projection(archive, stage="classified"), events=[event(0)], notices=[ack_notice()])
-    assert env.run(activities.persist, batch) == 1
-    assert env.run(activities.persist, batch) == 0
-
-
-def test_request_row_holds_every_projection_field() -> None:
-    assert set(Projection.model_fields) <= set(RequestRow.model_fields)
+    with capture_logs() as logs:
+        assert env.run(activities.persist, batch) == 1
+        assert env.run(activities.persist, batch) == 0  # a retry queues and logs nothing
+    queued = [line for line in logs if line["event"] == "notice queued"]
+    assert [(line["key"], line["recipient"]) for line in queued] == [("R-1:ack", "138****5678")]  # masked

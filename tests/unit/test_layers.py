@@ -1,0 +1,33 @@
+"""The packages' import rules (issue 13), as their docstrings state them: models/ is pure data, archive/ is SQL only,
+activities/ is the I/O the workflows ask for; none of them reaches up into the workflows."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# package → our top-level packages it may import (besides itself): archive/directory.py ranks candidates with the
+# pure domain.assignment inside its locking transaction, archive/migrate.py finds its Alembic scripts.
+ALLOWED: dict[str, set[str]] = {"archive": {"models", "infra", "domain", "migrations"}, "models": set(),
+                                 "activities": {"archive", "domain", "models", "infra", "policies"}}
+OURS = {path.name for path in ROOT.iterdir() if (path / "__init__.py").exists()} - {"tests"}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_package_imports_only_what_its_docstring_allows(package: str) -> None:
+    for path in sorted((ROOT / package).glob("*.py")):
+        stray = (_imports(path) & OURS) - ALLOWED[package] - {package}
+        assert not stray, f"{path.relative_to(ROOT)} imports {sorted(stray)}"
