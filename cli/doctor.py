@@ -4,7 +4,7 @@ Checks, in order (each returns (name, ok, one-line message)):
 
     temporal           the frontend at TEMPORAL_ADDRESS answers (TLS from TEMPORAL_TLS_*)
     namespace          TEMPORAL_NAMESPACE exists and is registered
-    search-attributes  every attribute of models/search.py is registered with its type
+    search-attributes  every attribute of infra/search.py is registered with its type
     database           DATABASE_URL is reachable and its schema is at the newest migration (kefu db upgrade)
     codec              the payload keys (KEFU_CODEC_KEYS / KEFU_CODEC_KEY_FILE) load and round-trip
 
@@ -22,8 +22,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from infra import temporal_env
-from models import search
+from infra import search, temporal_env
 
 CONNECT_TIMEOUT = 10.0
 

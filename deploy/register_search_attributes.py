@@ -1,4 +1,4 @@
-"""One-shot setup (docker-compose service `search-attributes`): register every search attribute of models/search.py
+"""One-shot setup (docker-compose service `search-attributes`): register every search attribute of infra/search.py
 in TEMPORAL_NAMESPACE, waiting for the server and the namespace to come up. Idempotent; exits 0 when all exist.
 
     python deploy/register_search_attributes.py [--timeout 180]

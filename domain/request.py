@@ -810,7 +810,7 @@ class ServiceRequest:
 
     def search_values(self, now: datetime) -> dict[str, Any]:
         """What the Web UI filters on (never PII): stage, type, priority, grade, level, owner, policy, breached,
-        next deadline; keyed like models/search.py's attributes."""
+        next deadline; keyed like infra/search.py's attributes."""
         cls = self._cls
         return {
             "KefuStage": self.stage, "KefuRequestType": cls.request_type if cls else None,

@@ -25,8 +25,8 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from infra import search
 from infra.codec import codec_from_env
-from models import search
 
 TASK_QUEUE = os.environ.get("KEFU_TASK_QUEUE", "kefu-requests")
 DATA_DIR = Path(os.environ.get("KEFU_DATA_DIR", ".data"))

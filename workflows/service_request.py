@@ -27,8 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.archive import ArchiveActivities
     from activities.policy import load_policy
     from domain.request import ACCEPTING, Refused, ServiceRequest
-    from infra import metrics
-    from models import search
+    from infra import metrics, search
     from models.actions import Act, Confirm, EscalateRequest, Reevaluate, SurveyAnswer
     from models.incident import IncidentEvent
     from models.intake import Intake

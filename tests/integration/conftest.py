@@ -17,8 +17,7 @@ import yaml
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from infra import temporal_env
-from models import search
+from infra import search, temporal_env
 from policies.loader import BUILTIN_DIR
 
 FAST_POLICY = "fast_sc"

@@ -1,7 +1,7 @@
 """docker-compose.yml (issue 9) is a complete, runnable stack. With the Compose plugin present, `docker compose
 config -q` validates it; without (CI has only the docker client, no engine), the structure is checked with PyYAML:
 the services exist, every image is pinned to a tag, depends_on names real services, the configuration comes from
-the environment, two or more workers, and the search-attribute setup registers every attribute of models/search.py.
+the environment, two or more workers, and the search-attribute setup registers every attribute of infra/search.py.
 The structural checks run in both cases."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from models import search
+from infra import search
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +110,7 @@ def test_one_shot_setup(compose: dict[str, Any]) -> None:
     script = ROOT / setup["command"][1]
     assert script.exists() and "register_search_attributes" in script.read_text(encoding="utf-8")
     assert setup["restart"] == "on-failure"
-    # temporal_env.register_search_attributes registers exactly models/search.py's keys
+    # temporal_env.register_search_attributes registers exactly infra/search.py's keys
     assert {key.name for key in search.ALL} == {
         "KefuStage", "KefuRequestType", "KefuPriority", "KefuComplaintGrade", "KefuEscalationLevel", "KefuOwner",
         "KefuPolicy", "KefuBreached", "KefuNextDeadline"}

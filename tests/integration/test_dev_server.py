@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
 from cli.main import submit, wait_for_status
-from models import search
+from infra import search
 from models.actions import SurveyAnswer
 from models.status import STAGES, RequestStatus
 from tests.integration.conftest import FAST_POLICY
