@@ -36,6 +36,7 @@ from activities.assignment import AssignmentActivities
 from activities.incidents import IncidentActivities
 from activities.notify import Notifier
 from activities.policy import load_policy
+from archive import migrate
 from archive.directory import Directory
 from archive.store import Archive
 from infra import metrics, temporal_env
@@ -85,7 +86,7 @@ def build_worker(client: Client, archive: Archive, task_queue: str = temporal_en
     """The worker every entry point uses: `make run`, the demo and the tests. Refuses invalid policy packs."""
     packs = load_all()  # raises PolicyError naming the file and field: never start with a bad pack
     log.info("policy packs loaded", packs=sorted(pack.key for pack in packs.values()))
-    archive.create_schema()
+    migrate.prepare(archive)  # created or adopted at the migrations' head: `kefu db upgrade` and doctor agree
     compile_workflows()
     tune_gc()
     notifier = Notifier()

@@ -439,7 +439,8 @@ def parser() -> argparse.ArgumentParser:
 
 def run_db(args: argparse.Namespace) -> None:
     """`kefu db ...`: Alembic migrations of the archive (archive/migrate.py); production's only way to change the
-    schema (create_schema's create_all is for tests and the demo)."""
+    schema. `upgrade` first adopts tables created without migrations (an older kefu's create_all), so it is
+    idempotent on any archive kefu created."""
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -460,6 +461,8 @@ def run_db(args: argparse.Namespace) -> None:
                  lambda d: f"{d['current'] or 'none'} (head {d['head']})")
         else:
             emit(migrate.history(), args.json, "\n".join)
+    except migrate.SchemaError as exc:
+        raise CliError(f"{exc}; nothing was changed") from exc
     except CommandError as exc:
         raise CliError(str(exc).splitlines()[0]) from exc
     except SQLAlchemyError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from archive import migrate
 from infra.codec import new_key_entry
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,8 @@ def test_run_with_keys_wires_the_web_ui_to_the_codec_server(tmp_path: Path) -> N
         server_args = subprocess.run(["pgrep", "-af", f"start-dev --port {port} "], capture_output=True,
                                      text=True).stdout
         assert f"--ui-codec-endpoint http://127.0.0.1:{codec_port}" in server_args
+        # issue 15: the archive `make run` creates is at the migrations' head (doctor content, db upgrade a no-op)
+        assert migrate.current(env["DATABASE_URL"]) == migrate.head()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
