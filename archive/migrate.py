@@ -92,7 +92,7 @@ def prepare(archive: Archive) -> str | None:
         version = MigrationContext.configure(conn).get_current_revision()
         if version is None and not _own_tables(conn):
             SQLModel.metadata.create_all(conn, tables=TABLES)  # Archive.create_schema, on this transaction
-            _command(conn, None, command.stamp, head())
+            _stamp(conn, head())
             return head()
         if version == head() and _own_tables(conn) >= OWN_TABLES:
             return version
@@ -130,7 +130,7 @@ def adopt(conn: Connection) -> str | None:
     if differences:
         raise SchemaError(f"archive tables differ from migration {found}: {differences[0]}"
                           + (f" (+{len(differences) - 1} more)" if len(differences) > 1 else ""))
-    _command(conn, None, command.stamp, found)
+    _stamp(conn, found)
     return found
 
 
@@ -209,12 +209,20 @@ def current(url: str | None = None) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(config())
+
+
+def _stamp(conn: Connection, revision: str | None) -> None:
+    """Record the revision in alembic_version (created when missing), on this connection's transaction."""
+    MigrationContext.configure(conn).stamp(_scripts(), revision)  # type: ignore[arg-type]
+
+
 def head() -> str | None:
     """The newest revision in migrations/versions."""
-    return ScriptDirectory.from_config(config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def history() -> list[str]:
     """Every revision, oldest first, as `rev: message`."""
-    scripts = ScriptDirectory.from_config(config())
-    return [f"{s.revision}: {s.doc}" for s in reversed(list(scripts.walk_revisions()))]
+    return [f"{s.revision}: {s.doc}" for s in reversed(list(_scripts().walk_revisions()))]
