@@ -4,6 +4,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make run` ports (environment or `make run KEFU_UI_PORT=8300`): dev server gRPC, Web UI, codec server
+KEFU_TEMPORAL_PORT ?= 7233
+KEFU_UI_PORT       ?= 8233
+KEFU_CODEC_PORT    ?= 8081
 
 .PHONY: setup demo run test test-fast lint bench bench-quick clean
 
@@ -21,7 +25,8 @@ demo: $(STAMP)  ## sample requests of every type through every stage, then a tab
 	$(BIN)/python -m demo
 
 run: $(STAMP)  ## embedded dev server (Web UI :8233, state in .data/) + worker, in the foreground
-	$(BIN)/python worker.py --dev
+	KEFU_TEMPORAL_PORT=$(KEFU_TEMPORAL_PORT) KEFU_UI_PORT=$(KEFU_UI_PORT) KEFU_CODEC_PORT=$(KEFU_CODEC_PORT) \
+		$(BIN)/python worker.py --dev
 
 test: $(STAMP)  ## the whole suite: unit, workflow (time-skipping server), integration (dev server, PostgreSQL)
 	$(BIN)/ruff check .

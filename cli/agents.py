@@ -23,9 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from archive.directory import Directory
 from archive.store import Archive
-from cli.common import CliError, emit, parse, validation_message
+from cli.common import CliError, emit, parse, read_text, validation_message
 from domain.assignment import on_shift
 from models.assignment import Agent, Shift
+from policies.loader import yaml_problem
 
 AGENT_LIST = TypeAdapter(list[Agent])
 SKILL_FLAGS = {"types": "request_types", "categories": "categories", "languages": "languages",
@@ -105,13 +106,11 @@ def directory() -> Iterator[Directory]:
 
 def read_agents(path: str) -> list[Agent]:
     """Every agent of the file, validated before anything is written; one-line error naming the entry and field."""
+    text = read_text(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)  # YAML is a superset of JSON
-    except OSError as exc:
-        raise CliError(f"{path}: cannot read: {exc.strerror}") from exc
+        raw = yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
-        raise CliError(f"{path}: not YAML or JSON: {str(exc).splitlines()[0]}") from exc
+        raise CliError(str(yaml_problem(path, exc, what="YAML or JSON"))) from exc
     if isinstance(raw, dict) and "agents" in raw:
         raw = raw["agents"]
     if not isinstance(raw, list):

@@ -22,6 +22,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from cli.common import connection_problem
 from infra import search, temporal_env
 
 CONNECT_TIMEOUT = 10.0
@@ -42,11 +43,9 @@ async def check_temporal(address: str | None = None) -> tuple[Check, Client | No
     address = address or temporal_env.temporal_address()
     try:
         client = await asyncio.wait_for(temporal_env.connect(address), CONNECT_TIMEOUT)
-    except TimeoutError:
-        return Check("temporal", False, f"no answer from {address} within {CONNECT_TIMEOUT:.0f} s "
-                                        f"(TEMPORAL_ADDRESS; TLS needed?)"), None
-    except Exception as exc:  # any failure is a one-line diagnosis
-        return Check("temporal", False, f"cannot connect to {address}: {_first_line(exc)}"), None
+    except Exception as exc:  # any failure is a one-line diagnosis, in plain words (never cut mid-word)
+        problem, hint = connection_problem(exc, CONNECT_TIMEOUT)
+        return Check("temporal", False, f"cannot connect to {address}: {problem}; {hint}"), None
     return Check("temporal", True, f"connected to {address}"), client
 
 

@@ -30,15 +30,20 @@ from workflows.incident import IncidentWorkflow
 ACTIONS = ("declare", "link", "update", "resolve", "review", "show", "list")
 
 
-async def declare_incident(client: Client, declare: Declare,
-                           task_queue: str = temporal_env.TASK_QUEUE) -> WorkflowHandle[Any, IncidentStatus]:
-    """Start the incident's workflow; an incident id is declared once (a second declaration is refused)."""
+def check_policy(declare: Declare) -> None:
+    """The declaration's pack exists and has an incidents section."""
     try:
         pack = get_pack(declare.policy)
     except PolicyError as exc:
         raise CliError(str(exc)) from exc
     if pack.incidents is None:
         raise CliError(f"policy: pack {pack.key} has no incidents section")
+
+
+async def declare_incident(client: Client, declare: Declare,
+                           task_queue: str = temporal_env.TASK_QUEUE) -> WorkflowHandle[Any, IncidentStatus]:
+    """Start the incident's workflow; an incident id is declared once (a second declaration is refused)."""
+    check_policy(declare)
     try:
         return await client.start_workflow(
             IncidentWorkflow.run, declare, id=incident_workflow_id(declare.incident_id), task_queue=task_queue,
@@ -120,7 +125,31 @@ async def _update(handle: WorkflowHandle, name: str, payload: BaseModel) -> Inci
     return await run_update(handle, name, payload, IncidentStatus)
 
 
-async def run(args: argparse.Namespace, client: Client) -> None:
+def prepare(args: argparse.Namespace) -> list[BaseModel]:
+    """The payloads of an incident command, validated (and a declaration's policy checked) before any connection."""
+    what = args.incident_action
+    actor = {"id": args.actor, "role": args.role} if hasattr(args, "actor") else None
+    if what == "declare":
+        declare = parse(Declare, {
+            "incident_id": args.incident_id, "policy": args.policy, "level": args.level, "title": args.title,
+            "description": args.description, "category": args.category, "lead": args.lead,
+            "declared_by": actor, "request_ids": args.request_ids})
+        check_policy(declare)
+        return [declare]
+    if what == "link":
+        ids = list(dict.fromkeys(args.request_ids))
+        return [parse(Link, {"actor": actor, "request_ids": ids[i:i + MAX_LINK]}) for i in range(0, len(ids), MAX_LINK)]
+    if what == "update":
+        return [parse(Progress, {"actor": actor, "text": args.text, "level": args.level})]
+    if what == "resolve":
+        return [parse(Resolve, {"actor": actor, "summary": args.summary, "root_cause": args.root_cause})]
+    if what == "review":
+        return [parse(Review, {"actor": actor, "findings": args.findings, "actions": args.actions})]
+    return []  # show, list: nothing to send
+
+
+async def run(args: argparse.Namespace, client: Client, payloads: list[BaseModel] | None = None) -> None:
+    """payloads: prepare(args)'s, when the caller validated before connecting."""
     as_json = bool(getattr(args, "json", False))
     what = args.incident_action
     if what == "list":
@@ -129,12 +158,9 @@ async def run(args: argparse.Namespace, client: Client) -> None:
 
         emit(list_incidents(Archive(), stage=args.stage, limit=args.limit), as_json, list_text)
         return
-    actor = {"id": args.actor, "role": args.role} if hasattr(args, "actor") else None
+    payloads = prepare(args) if payloads is None else payloads
     if what == "declare":
-        declare = parse(Declare, {
-            "incident_id": args.incident_id, "policy": args.policy, "level": args.level, "title": args.title,
-            "description": args.description, "category": args.category, "lead": args.lead,
-            "declared_by": actor, "request_ids": args.request_ids})
+        declare: Declare = payloads[0]  # type: ignore[assignment]
         handle = await declare_incident(client, declare)
         emit(await _status(handle, declare.incident_id), as_json, status_text)
         return
@@ -142,16 +168,6 @@ async def run(args: argparse.Namespace, client: Client) -> None:
     if what == "show":
         emit(await _status(handle, args.incident_id), as_json, status_text)
         return
-    if what == "link":
-        ids = list(dict.fromkeys(args.request_ids))
-        payloads = [parse(Link, {"actor": actor, "request_ids": ids[i:i + MAX_LINK]})
-                    for i in range(0, len(ids), MAX_LINK)]
-    elif what == "update":
-        payloads = [parse(Progress, {"actor": actor, "text": args.text, "level": args.level})]
-    elif what == "resolve":
-        payloads = [parse(Resolve, {"actor": actor, "summary": args.summary, "root_cause": args.root_cause})]
-    else:
-        payloads = [parse(Review, {"actor": actor, "findings": args.findings, "actions": args.actions})]
     try:
         for payload in payloads:
             status = await _update(handle, what, payload)

@@ -38,12 +38,12 @@ from temporalio.service import RPCError
 
 from cli import agents as agents_cli
 from cli import incidents as incident_cli
-from cli.common import CliError, emit, parse, run_update, validation_message
+from cli.common import CliError, Reported, connect, emit, parse, read_text, run_update, validation_message
 from infra import temporal_env
 from models.actions import ACTION_KINDS, Act, Confirm, EscalateRequest, SurveyAnswer
 from models.intake import Intake, workflow_id_for
 from models.status import RequestStatus
-from policies.loader import PolicyError, get_pack, load_all, load_pack
+from policies.loader import PolicyError, check_pack, get_pack, load_all
 from workflows.service_request import ServiceRequestWorkflow
 
 
@@ -51,13 +51,13 @@ from workflows.service_request import ServiceRequestWorkflow
 def build_intake(args: argparse.Namespace) -> Intake:
     raw: dict[str, Any] = {}
     if args.file:
+        text = read_text(args.file, "--file")
         try:
-            with open(args.file, encoding="utf-8") as fh:
-                raw = json.load(fh)
-        except OSError as exc:
-            raise CliError(f"--file: cannot read {args.file}: {exc.strerror}") from exc
+            raw = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CliError(f"--file: {args.file} is not JSON: {exc.msg} at line {exc.lineno}") from exc
+        if not isinstance(raw, dict):
+            raise CliError(f"--file: {args.file} must hold one JSON object (the intake)")
     flags = {"request_id": args.request_id, "policy": args.policy, "channel": args.channel,
              "description": args.description, "type_hint": args.type, "category": args.category,
              "amount": args.amount, "urgency": args.urgency, "accepted_by": args.accepted_by,
@@ -200,12 +200,16 @@ def wants_progress(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "progress", False)) or sys.stderr.isatty()
 
 
+def escalate_request(actor: str, role: str, reason: str, to_level: int | None) -> EscalateRequest:
+    return parse(EscalateRequest, {"actor": {"id": actor, "role": role}, "reason": reason, "to_level": to_level})
+
+
 async def bulk_escalate(client: Client, rows: list[dict[str, Any]], actor: str, reason: str, *,
                         role: str = "supervisor", to_level: int | None = None, concurrency: int = 8,
                         on_progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Signal `escalate` to the workflow of every archive row (workflow id = the row's workflow_id).
     Returns one result per row, in row order: {request_id, workflow_id, ok, error}."""
-    request = parse(EscalateRequest, {"actor": {"id": actor, "role": role}, "reason": reason, "to_level": to_level})
+    request = escalate_request(actor, role, reason, to_level)
     gate = asyncio.Semaphore(concurrency)
     done = 0
 
@@ -435,7 +439,8 @@ def parser() -> argparse.ArgumentParser:
 
 def run_db(args: argparse.Namespace) -> None:
     """`kefu db ...`: Alembic migrations of the archive (archive/migrate.py); production's only way to change the
-    schema (create_schema's create_all is for tests and the demo)."""
+    schema. `upgrade` first adopts tables created without migrations (an older kefu's create_all), so it is
+    idempotent on any archive kefu created."""
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -456,6 +461,8 @@ def run_db(args: argparse.Namespace) -> None:
                  lambda d: f"{d['current'] or 'none'} (head {d['head']})")
         else:
             emit(migrate.history(), args.json, "\n".join)
+    except migrate.SchemaError as exc:
+        raise CliError(f"{exc}; nothing was changed") from exc
     except CommandError as exc:
         raise CliError(str(exc).splitlines()[0]) from exc
     except SQLAlchemyError as exc:
@@ -470,15 +477,27 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 0 if doctor.healthy(checks) else 2
 
 
-async def connect() -> Client:
-    try:
-        return await temporal_env.connect()
-    except RuntimeError as exc:
-        raise CliError(f"cannot reach Temporal at {temporal_env.temporal_address()}: start it with `make run` "
-                       f"or set TEMPORAL_ADDRESS ({str(exc).splitlines()[0][:120]})") from exc
+def prepare(args: argparse.Namespace) -> Any:
+    """What the command sends, validated before any connection: a bad input gets its own error whatever the
+    server's state (and nothing is started or signalled)."""
+    if args.command == "submit":
+        return build_intake(args)
+    if args.command == "act":
+        return build_act(args)
+    if args.command == "confirm":
+        return parse(Confirm, {"accepted": not args.reject, "comment": args.comment})
+    if args.command == "survey":
+        return parse(SurveyAnswer, {"score": args.score, "nps": args.nps, "resolved": not args.unresolved,
+                                    "comment": args.comment})
+    if args.command in ("escalate", "escalate-bulk"):
+        return escalate_request(args.actor, args.role, args.reason, args.to_level)
+    if args.command == "incident":
+        return incident_cli.prepare(args)
+    return None
 
 
 async def run_temporal(args: argparse.Namespace) -> None:
+    payload = prepare(args)
     rows: list[dict[str, Any]] = []
     if args.command == "escalate-bulk":  # archive and confirmation first: no server needed to say "no match"
         rows = [r for r in list_rows(args) if r["stage"] != "completed"]
@@ -489,12 +508,11 @@ async def run_temporal(args: argparse.Namespace) -> None:
             raise CliError("cancelled: nothing escalated")
     client = await connect()
     if args.command == "incident":
-        await incident_cli.run(args, client)
+        await incident_cli.run(args, client, payload)
         return
     if args.command == "submit":
-        intake = build_intake(args)
-        _, result = await submit(client, intake, wait_for_ticket=not args.no_wait)
-        emit(result.model_dump(mode="json") if result else {"workflow_id": workflow_id_for(intake.request_id)},
+        _, result = await submit(client, payload, wait_for_ticket=not args.no_wait)
+        emit(result.model_dump(mode="json") if result else {"workflow_id": workflow_id_for(payload.request_id)},
              args.json, status_text if result else None)
         return
     if args.command == "escalate-bulk":
@@ -508,19 +526,11 @@ async def run_temporal(args: argparse.Namespace) -> None:
     handle = client.get_workflow_handle(workflow_id_for(args.request_id))
     if args.command == "status":
         emit(await handle.query(ServiceRequestWorkflow.status), args.json, status_text)
-    elif args.command == "act":
-        emit(await update(handle, "act", build_act(args)), args.json, status_text)
-    elif args.command == "confirm":
-        emit(await update(handle, "confirm", Confirm(accepted=not args.reject, comment=args.comment)), args.json,
-             status_text)
-    elif args.command == "survey":
-        answer = parse(SurveyAnswer, {"score": args.score, "nps": args.nps, "resolved": not args.unresolved,
-                                      "comment": args.comment})
-        emit(await update(handle, "survey", answer), args.json, status_text)
+    elif args.command in ("act", "confirm", "survey"):
+        emit(await update(handle, args.command, payload), args.json, status_text)
     elif args.command == "escalate":
-        request = parse(EscalateRequest, {"actor": {"id": args.actor, "role": args.role}, "reason": args.reason,
-                                          "to_level": args.to_level})
-        await handle.signal("escalate", request)
+        # a signal cannot answer: a refused escalation shows only in the status (rejected_actions)
+        await handle.signal("escalate", payload)
         status = await handle.query(ServiceRequestWorkflow.status)
         emit(status, args.json, status_text)
 
@@ -573,12 +583,18 @@ def run_policy(args: argparse.Namespace) -> None:
         return
     if not args.target:
         raise CliError(f"policy {args.action}: give a {'policy id' if args.action == 'show' else 'file'}")
-    pack = get_pack(args.target) if args.action == "show" else load_pack(args.target)
-    if args.action == "check":
-        emit({"ok": True, "id": pack.id, "version": pack.version}, args.json,
-             lambda d: f"{args.target}: ok ({d['id']} v{d['version']})")
-    else:
-        emit(pack.model_dump(mode="json"), True)
+    if args.action == "show":
+        emit(get_pack(args.target).model_dump(mode="json"), True)
+        return
+    pack, problems = check_pack(args.target)
+    if pack is None:  # every problem, one line each (file:line for YAML syntax); --json: the same as a list
+        if args.json:
+            emit([p.as_json() for p in problems], True)
+        else:
+            print("\n".join(map(str, problems)), file=sys.stderr)
+        raise Reported(len(problems))
+    emit({"ok": True, "id": pack.id, "version": pack.version}, args.json,
+         lambda d: f"{args.target}: ok ({d['id']} v{d['version']})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -596,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
             run_local(args)
         else:
             asyncio.run(run_temporal(args))
+    except Reported:
+        return 2
     except (CliError, PolicyError) as exc:
         print(f"kefu {args.command}: {exc}", file=sys.stderr)
         return 2

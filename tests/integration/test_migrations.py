@@ -128,3 +128,90 @@ def test_kefu_db_commands(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.M
     assert code == 2 and err.startswith("kefu db: downgrade: give the target revision")
     code, _, err = kefu("db", "upgrade", "nonsense")
     assert code == 2 and err.startswith("kefu db:") and len(err.strip().splitlines()) == 1
+
+
+# --- issue 15: every archive kefu creates is at head, and `kefu db upgrade` is idempotent on all of them -------------
+def _kefu(url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+          ) -> tuple[int, str, str]:
+    from cli import main as starter
+
+    monkeypatch.setenv("DATABASE_URL", url)
+    code = starter.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_archive_kefu_creates_on_start_is_at_head(db_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The worker's start (make run, the demo, the tests) creates the archive at head: doctor is content and
+    `kefu db upgrade` has nothing to do (it used to fail with "table requests already exists")."""
+    from cli.doctor import check_database
+
+    store = Archive(db_url)
+    try:
+        assert migrate.prepare(store) == HEAD
+        assert migrate.prepare(store) == HEAD  # a restart
+    finally:
+        store.close()
+    assert migrate.current(db_url) == HEAD and _diff(db_url) == []
+    assert check_database(db_url).ok
+    assert _kefu(db_url, monkeypatch, capsys, "db", "upgrade")[:2] == (0, f"{HEAD} (head {HEAD})\n")
+
+
+def test_db_upgrade_adopts_an_archive_an_older_kefu_created(db_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """create_schema without alembic_version (an older `make run` or demo): the tables match head, so upgrade stamps
+    it and keeps every row; a second upgrade is a no-op."""
+    from tests.integration.test_archive import registration
+
+    store = Archive(db_url)
+    try:
+        store.create_schema()
+        ticket = store.register(registration("old-1")).ticket
+    finally:
+        store.close()
+    assert migrate.current(db_url) is None
+    for _ in range(2):
+        code, out, err = _kefu(db_url, monkeypatch, capsys, "db", "upgrade")
+        assert (code, out.strip()) == (0, f"{HEAD} (head {HEAD})"), err
+    store = Archive(db_url)
+    try:
+        assert store.get("old-1")["ticket"] == ticket  # type: ignore[index]
+    finally:
+        store.close()
+    assert _diff(db_url) == []
+
+
+def test_db_upgrade_adopts_an_older_schema_then_migrates_it(sqlite_url: str) -> None:
+    """An archive from before the agent directory (only 0001's tables, no version) is stamped 0001 and upgraded."""
+    from sqlmodel import SQLModel
+
+    store = Archive(sqlite_url)
+    first = {"requests", "audit_events", "outbox", "archive_records"}
+    SQLModel.metadata.create_all(store.engine, tables=[t for t in TABLES if t.name in first])
+    store.close()
+    assert migrate.upgrade(sqlite_url) == HEAD
+    assert _tables(sqlite_url) == OWN | {"alembic_version"} and _diff(sqlite_url) == []
+
+
+def test_db_upgrade_stamps_past_tables_create_all_added_to_a_versioned_archive(sqlite_url: str) -> None:
+    """Versioned at 0002, then an older worker's create_all added the incident tables: upgrade stamps, not fails."""
+    assert migrate.upgrade(sqlite_url, "0002") == "0002"
+    Archive(sqlite_url).create_schema()
+    assert migrate.upgrade(sqlite_url) == HEAD
+    assert _diff(sqlite_url) == []
+
+
+def test_an_archive_that_matches_no_migration_is_refused_in_one_line(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import text
+
+    store = Archive(sqlite_url)
+    store.create_schema()
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE requests DROP COLUMN nps"))
+    store.close()
+    code, _, err = _kefu(sqlite_url, monkeypatch, capsys, "db", "upgrade")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("kefu db: archive tables differ from migration 0003: column requests.nps missing")
+    assert migrate.current(sqlite_url) is None  # nothing stamped
