@@ -38,8 +38,10 @@ class ClockSet:
         clock = self._clocks.get(name)
         return clock is not None and clock.running
 
-    def next_deadline(self, now: datetime) -> datetime | None:
-        pending = [c.deadline(now) for c in self if c.running and c.breached_at is None]
+    def next_deadline(self, now: datetime, include_breached: bool = False) -> datetime | None:
+        """The earliest deadline of a counting clock. `include_breached`: a breached clock still counting (e.g. a
+        first response not given yet) keeps its past deadline, so the archive lists the request as overdue."""
+        pending = [c.deadline(now) for c in self if c.running and (include_breached or c.breached_at is None)]
         return min(pending) if pending else None
 
     def breached(self) -> list[str]:

@@ -785,7 +785,9 @@ class ServiceRequest:
             "owner": self.owner, "complaint_owner": self.complaint_owner,
             "clocks": self.clocks.views(now), "timeline": dict(self.timeline),
             "expected_completion": closure.deadline(now) if closure else None,
-            "next_deadline": self.clocks.next_deadline(now), "breached": bool(self.clocks.breached()),
+            # the Web UI's KefuNextDeadline keeps today's meaning (search_values); the archive's counts overdue too
+            "next_deadline": self.clocks.next_deadline(now, include_breached=True),
+            "breached": bool(self.clocks.breached()),
             "breached_clocks": self.clocks.breached(),
             "accepted_at": self.accepted_at or now, "first_response_at": self.first_response_at,
             "resolved_at": self.resolved_at, "closed_at": self.closed_at, "completed_at": self.completed_at,

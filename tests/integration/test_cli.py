@@ -284,15 +284,10 @@ async def test_incident_declare_link_update_resolve_show_list(cli: Cli) -> None:
     assert [row["incident_id"] for row in listed] == [inc]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15 item 7: the projection's next_deadline (RequestState.projection, from RequestState.next_deadline) "
-    "skips breached clocks, so a request whose passed deadline is a breached, still-running clock is not selected "
-    "by list_requests(overdue_at=now). Fix in workflows/request_state.py: the projection takes the earliest deadline "
-    "of every running clock, breached or not; RequestState.next_deadline (the KefuNextDeadline search attribute) "
-    "stays, since changing it changes the upserts and breaks replay of tests/histories. Then remove this marker."))
 async def test_list_overdue_shows_a_breached_unanswered_first_response(cli: Cli, fast_policy_dir: Path) -> None:
     """A request nobody answered within its first-response limit is overdue until someone responds, even while its
-    handling and closure deadlines are hours away."""
+    handling and closure deadlines are hours away (issue 15: the archive's next_deadline counts breached clocks
+    still running; the KefuNextDeadline search attribute keeps its meaning, so recorded histories replay)."""
     pack = {**fast_pack(), "id": "late_reply"}
     for cls in pack["classes"].values():
         cls["clocks"]["handling"]["target"], cls["clocks"]["closure"]["target"] = "1h", "2h"  # first response: 2 s
