@@ -97,7 +97,7 @@ def build_worker(client: Client, archive: Archive, task_queue: str = temporal_en
         client,
         task_queue=task_queue,
         workflows=[ServiceRequestWorkflow, IncidentWorkflow],
-        activities=[load_policy, acts.register_request, acts.persist, incidents.broadcast_incident,
+        activities=[load_policy, acts.register_request, acts.reject_intake, acts.persist, incidents.broadcast_incident,
                     incidents.notify_incident_customers, incidents.persist_incident, incidents.watch_complaints,
                     dispatch.assign_agent, dispatch.release_agent],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),

@@ -15,7 +15,7 @@ from activities.common import attempt, uninterrupted
 from activities.notify import Notifier
 from archive.store import Archive
 from infra.logconfig import get_logger
-from models.records import Outgoing, PersistBatch, Registered, Registration
+from models.records import Outgoing, PersistBatch, Registered, Registration, Rejection
 
 log = get_logger(__name__)
 
@@ -32,6 +32,15 @@ class ArchiveActivities:
             registered = self._archive.register(reg)
             log.info("request registered", ticket=registered.ticket, created=registered.created)
             return registered
+
+    @activity.defn(name="reject_intake")
+    def reject_intake(self, rejection: Rejection) -> bool:
+        """A refused intake leaves a `rejected` row; one log line naming the field, never the values."""
+        with uninterrupted(), bound_contextvars(request_id=rejection.request_id, attempt=attempt()):
+            written = self._archive.reject(rejection)
+            log.warning("intake rejected", workflow_id=rejection.workflow_id, reason=rejection.reason,
+                        written=written)
+            return written
 
     @activity.defn(name="persist")
     def persist(self, batch: PersistBatch) -> int:

@@ -30,7 +30,7 @@ from sqlmodel import Session, SQLModel, col, select
 from archive import directory_tables, incident_tables
 from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
 from infra.logconfig import get_logger
-from models.records import Notice, Outgoing, PersistBatch, Registered, Registration
+from models.records import Notice, Outgoing, PersistBatch, Registered, Registration, Rejection
 from models.status import TERMINAL_STAGES
 
 DEFAULT_URL = "sqlite:///.data/kefu.db"
@@ -180,6 +180,19 @@ class Archive:
             session.execute(update(REQUESTS).where(REQUESTS.c.id == row_id).values(ticket=ticket))
         return Registered(ticket=ticket, created=True)
 
+    def reject(self, rejection: Rejection) -> bool:
+        """A `rejected` row for a refused intake (no ticket, no customer data); False when one was written before.
+        A row the request id already has (a real request) is never touched."""
+        values = {"request_id": rejection.request_id, "customer_id": "", "customer_name": "", "description": "",
+                  "received_at": rejection.at, "workflow_id": rejection.workflow_id, "policy_id": rejection.policy_id,
+                  "policy_version": 0, "channel": rejection.channel, "stage": "rejected",
+                  "sub_state": rejection.reason[:32], "outcome": "rejected", "breached_clocks": [],
+                  "accepted_at": rejection.at, "updated_at": rejection.at}
+        with self.transaction() as session:
+            return session.execute(self.insert(REQUESTS).values(values)
+                                   .on_conflict_do_nothing(index_elements=["request_id"])
+                                   .returning(REQUESTS.c.id)).scalar() is not None
+
     def persist(self, batch: PersistBatch, rendered: Sequence[Outgoing] = ()) -> list[Outgoing]:
         """Write one transition in one transaction: projection, audit lines, the batch's notices as `rendered`
         (every one of batch.notices, in order, rendered for `notice_contact`), the archive record when final.
@@ -297,7 +310,8 @@ class Archive:
 
     def rows_between(self, start: datetime, end: datetime, policy_id: str | None = None) -> list[dict[str, Any]]:
         """Projection rows of the requests accepted in [start, end), acceptance order (for KPI reports)."""
-        where = [col(RequestRow.accepted_at) >= start, col(RequestRow.accepted_at) < end]
+        where = [col(RequestRow.accepted_at) >= start, col(RequestRow.accepted_at) < end,
+                 col(RequestRow.stage) != "rejected"]  # a refused intake was never a request
         if policy_id is not None:
             where.append(RequestRow.policy_id == policy_id)
         with Session(self.engine) as session:

@@ -12,9 +12,10 @@ Every method takes `now` from the caller (workflow.now() in a workflow), so repl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -48,9 +49,9 @@ from models.actions import (
 from models.assignment import AssignRequest, AssignResult
 from models.errors import one_line
 from models.incident import IncidentEvent
-from models.intake import Intake
+from models.intake import Channel, Customer, Intake, workflow_id_for
 from models.policy import ClockSpec, ComplaintGrade, PolicyPack, duration_seconds
-from models.records import Audience, PersistBatch, Projection, Registration, TemplateName
+from models.records import Audience, PersistBatch, Projection, Registration, Rejection, TemplateName
 from models.status import RequestStatus, Stage
 
 SYSTEM = Actor(id="kefu", role="system")
@@ -116,6 +117,38 @@ class IncidentLink:
     reviewed: bool = False
     seen: set[str] = field(default_factory=set)
     resolution: IncidentEvent | None = None  # a resolution that arrived before handling began
+
+
+@dataclass(frozen=True)
+class IntakeCheck:
+    """An intake as it arrived: valid (problem None), or refused with a one-line reason naming the field and a
+    stand-in intake that carries no customer data, so the run can archive a `rejected` row and fail."""
+
+    intake: Intake
+    problem: str | None
+    policy: str
+    channel: str
+
+
+def check_intake(raw: Any, workflow_id: str) -> IntakeCheck:
+    """Validate an undecoded intake. The run's workflow id must be its request's (kefu-sr-<request_id>): a second
+    run naming another request's id must not take over that request's archive row and audit trail (issue 14)."""
+    fields = raw if isinstance(raw, dict) else {}
+    policy = fields.get("policy") if isinstance(fields.get("policy"), str) else None
+    channel = fields.get("channel") if fields.get("channel") in get_args(Channel) else None
+    try:
+        intake = raw if isinstance(raw, Intake) else Intake.model_validate(raw)
+    except ValidationError as exc:
+        problem: str | None = f"intake: {one_line(exc, where='payload')}"
+    else:
+        if workflow_id == workflow_id_for(intake.request_id):
+            return IntakeCheck(intake, None, intake.policy, intake.channel)
+        problem = (f"intake: request_id {intake.request_id!r} does not belong to workflow id {workflow_id!r} "
+                   f"(expected {workflow_id_for(intake.request_id)!r})")
+    own_id = re.sub(r"[^A-Za-z0-9._:-]", "-", workflow_id.removeprefix(workflow_id_for("")))[:64] or "invalid"
+    stand_in = Intake(request_id=own_id if own_id[0].isalnum() else f"x{own_id[:63]}", channel="web",
+                      customer=Customer(id="-", name="-", email="rejected@invalid.invalid"), description="-")
+    return IntakeCheck(stand_in, problem, (policy or "unknown")[:64], channel or "unknown")
 
 
 def add_years(moment: datetime, years: int) -> datetime:
@@ -206,6 +239,10 @@ class ServiceRequest:
             request_id=self.intake.request_id, workflow_id=self.workflow_id, policy_id=pack.id,
             policy_version=pack.version, channel=self.intake.channel, customer=self.intake.customer,
             description=self.intake.description, amount=self.intake.amount, received_at=received, accepted_at=now)
+
+    def rejection(self, check: IntakeCheck, reason: str, now: datetime) -> Rejection:
+        return Rejection(request_id=self.intake.request_id, workflow_id=self.workflow_id, policy_id=check.policy,
+                         channel=check.channel, reason=reason, at=now)
 
     def registered(self, ticket: str, now: datetime) -> None:
         self.ticket = ticket

@@ -44,6 +44,18 @@ class Registered(BaseModel):
     created: bool = Field(description="False when the request was registered before (a retry)")
 
 
+class Rejection(BaseModel):
+    """An intake the worker refused (a malformed payload, a workflow id that is not its request's, a channel the
+    policy does not serve): archived as a `rejected` row so operators see it; no customer data is kept."""
+
+    request_id: str
+    workflow_id: str
+    policy_id: str
+    channel: str
+    reason: str = Field(description="one line naming the field; never the values sent")
+    at: datetime
+
+
 class LogLine(BaseModel):
     """One line of an append-only operation log (000 §3.2): who, when, what, before/after."""
 

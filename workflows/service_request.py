@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -26,11 +26,10 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.archive import ArchiveActivities
     from activities.policy import load_policy
-    from domain.request import ACCEPTING, Refused, ServiceRequest
+    from domain.request import ACCEPTING, Refused, ServiceRequest, check_intake
     from infra import metrics, search
     from models.actions import Act, Confirm, EscalateRequest, Reevaluate, SurveyAnswer
     from models.incident import IncidentEvent
-    from models.intake import Intake
     from models.policy import duration_seconds
     from models.status import RequestStatus
     from workflows.common import LocalSteps, local, require, run_tasks, timer
@@ -44,8 +43,11 @@ CLOCKS = ("first_response", "handling", "closure", "revisit", "assignment")  # o
 @workflow.defn(name="ServiceRequestWorkflow")
 class ServiceRequestWorkflow:
     @workflow.init
-    def __init__(self, intake: Intake) -> None:
-        self.r = ServiceRequest(intake, workflow.info().workflow_id, metrics)
+    def __init__(self, intake: Any) -> None:
+        # The intake arrives undecoded and is validated here: a malformed one (from any SDK) fails this run at once
+        # with the field named, instead of failing its workflow task forever (issue 15).
+        self.intake = check_intake(intake, workflow.info().workflow_id)
+        self.r = ServiceRequest(self.intake.intake, workflow.info().workflow_id, metrics)
         self.steps = LocalSteps()
         self.dispatcher = Dispatcher(self.r, self.steps, self._publish)
         self.done = False
@@ -55,7 +57,9 @@ class ServiceRequestWorkflow:
         self.published: dict[str, Any] = {}
 
     @workflow.run
-    async def run(self, intake: Intake) -> RequestStatus:
+    async def run(self, intake: Any) -> RequestStatus:
+        if self.intake.problem:
+            await self.reject(self.intake.problem)
         await run_tasks(self.lifecycle(), self.flush_to_archive(), *(self.watch_clock(name) for name in CLOCKS),
                         self.watch_ladder())
         return self.r.status(workflow.now())
@@ -83,12 +87,18 @@ class ServiceRequestWorkflow:
         try:
             registration = r.accept(pack, workflow.now(), workflow.info().start_time)
         except Refused as exc:
-            raise ApplicationError(str(exc), type="InvalidIntake", non_retryable=True) from None
+            await self.reject(str(exc))
         registered = await self.steps.run(ArchiveActivities.register_request, registration,
                                           f"register work order {r.intake.request_id}")
         r.registered(registered.ticket, workflow.now())
         if r.intake.incident_id:  # SEEDS §11: each complaint is its own request, linked to the incident
             await link_incident(r, r.intake.incident_id)
+
+    async def reject(self, reason: str) -> NoReturn:
+        """A refused intake: a `rejected` archive row (no customer data), then the run fails, not retried."""
+        rejection = self.r.rejection(self.intake, reason, workflow.now())
+        await self.steps.run(ArchiveActivities.reject_intake, rejection, f"reject intake: {reason[:60]}")
+        raise ApplicationError(reason, type="InvalidIntake", non_retryable=True)
 
     # --- 3 处理 handling ----------------------------------------------------------------------------------------
     async def handle(self) -> None:
@@ -167,6 +177,7 @@ class ServiceRequestWorkflow:
 
     @act.validator
     def validate_act(self, act: Act) -> None:
+        self._open()
         require(act, Act, "act")
         if reason := self.r.refusal(act.actor, act.action, assume_handling=self.r.stage in ACCEPTING):
             raise ValueError(reason)
@@ -193,6 +204,7 @@ class ServiceRequestWorkflow:
             raise ValueError(reason)
 
     def _customer_may_answer(self, what: str, answer: Confirm | SurveyAnswer, closed: str) -> None:
+        self._open()
         require(answer, Confirm if what == "confirm" else SurveyAnswer, what)
         if self.awaiting != what:
             raise ValueError(f"{what}: {closed} (stage {self.r.stage})")
@@ -214,10 +226,16 @@ class ServiceRequestWorkflow:
 
     def _on_signal(self, model: type[M], payload: Any, name: str, apply: Callable[[M, datetime], bool]) -> None:
         """A signal cannot answer: a payload that does not validate is recorded as rejected by the aggregate."""
+        if self.intake.problem:  # the run is failing: its intake was refused
+            return
         now = workflow.now()
         message = self.r.parse_signal(model, payload, name, now)
         if message is not None and apply(message, now):
             self._publish()
+
+    def _open(self) -> None:
+        if self.intake.problem:
+            raise ValueError(f"{self.intake.problem} (the request was refused)")
 
     # --- operators: query `status` ---------------------------------------------------------------------------------
     @workflow.query

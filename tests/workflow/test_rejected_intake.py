@@ -1,0 +1,86 @@
+"""A malformed intake started through a raw SDK fails its run at once (issue 15), and a run whose workflow id is not
+its request's cannot take over another request's archive row (issue 14).
+
+Before: the run failed its first workflow task with "Failed decoding arguments" and retried forever, with no
+archive row, and every retry logged pydantic's `input_value=` with the customer's phone and email.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from archive.store import Archive
+from models.intake import workflow_id_for
+from tests.conftest import STARTED, running_worker
+from tests.workflow.helpers import start, status
+
+PHONE, EMAIL = "13912345678", "wang.secret@example.com"
+GOOD: dict[str, Any] = {"request_id": "bad-x", "policy": "service_center", "channel": "web",
+                        "customer": {"id": "C-9", "name": "王秘密", "phone": PHONE, "email": EMAIL},
+                        "description": "账单有误"}
+CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "no_customer": ({k: v for k, v in GOOD.items() if k != "customer"}, "customer: Field required"),
+    "amount_text": ({**GOOD, "amount": f"about {PHONE}"}, "amount:"),
+    "bad_phone": ({**GOOD, "customer": {**GOOD["customer"], "phone": f"call {PHONE} or {EMAIL}"}},
+                  "customer.phone:"),
+    "not_an_object": (["oops", PHONE], "intake: payload:"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_a_malformed_intake_fails_at_once_names_the_field_and_leaves_a_rejected_row(
+        ts_env: WorkflowEnvironment, archive: Archive, task_queue: str, name: str,
+        caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    raw, field = CASES[name]
+    request_id = f"bad-{name.replace('_', '-')}"
+    if isinstance(raw, dict):
+        raw = {**raw, "request_id": request_id}
+    workflow_id = workflow_id_for(request_id)
+    STARTED.append(workflow_id)
+    caplog.set_level(logging.DEBUG)
+    async with running_worker(ts_env, archive, task_queue):
+        handle = await ts_env.client.start_workflow("ServiceRequestWorkflow", raw, id=workflow_id,
+                                                    task_queue=task_queue)
+        with pytest.raises(WorkflowFailureError) as info:
+            await handle.result()
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidIntake" and cause.non_retryable
+    assert field in cause.message and PHONE not in cause.message and EMAIL not in cause.message
+    history = await handle.fetch_history()
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in {e.event_type for e in history.events}
+    row = archive.get(request_id)
+    assert row is not None and row["stage"] == "rejected" and row["ticket"] is None
+    assert row["customer_name"] == "" and row["workflow_id"] == workflow_id
+    assert [r["request_id"] for r in archive.list_requests(stage="rejected") if r["request_id"] == request_id]
+    out, err = capfd.readouterr()
+    logged = caplog.text + out + err  # the SDK's logging and kefu's structlog lines
+    assert PHONE not in logged and EMAIL not in logged and "王秘密" not in logged
+    assert logged.count("intake rejected") == 1
+
+
+async def test_a_run_naming_another_requests_id_is_refused_and_the_original_is_untouched(
+        ts_env: WorkflowEnvironment, archive: Archive, task_queue: str) -> None:
+    async with running_worker(ts_env, archive, task_queue):
+        handle, st = await start(ts_env.client, task_queue)
+        before_row, before_trail = archive.get(st.request_id), archive.audit_trail(st.request_id)
+        evil = f"kefu-sr-evil-{st.request_id}"[:72]
+        STARTED.append(evil)
+        raw = {**GOOD, "request_id": st.request_id}
+        intruder = await ts_env.client.start_workflow("ServiceRequestWorkflow", raw, id=evil, task_queue=task_queue)
+        with pytest.raises(WorkflowFailureError) as info:
+            await intruder.result()
+        assert "does not belong to workflow id" in str(info.value.cause)
+        assert (await status(handle)).workflow_id == workflow_id_for(st.request_id)
+    after = archive.get(st.request_id)
+    assert after is not None and before_row is not None
+    assert (after["workflow_id"], after["ticket"], after["customer_id"]) == (
+        before_row["workflow_id"], before_row["ticket"], before_row["customer_id"])
+    assert archive.audit_trail(st.request_id)[:len(before_trail)] == before_trail
+    assert archive.get(evil.removeprefix("kefu-sr-"))["stage"] == "rejected"  # type: ignore[index]
