@@ -125,17 +125,19 @@ class ServiceRequestWorkflow:
         if r.cls.requires_check:  # 001 §4.2 a checker's acceptance comes first
             await workflow.wait_condition(lambda: r.checked or r.stage != "resolved")
             if r.stage != "resolved":
+                self.confirmation = None  # an early answer was about the result the checker sent back
                 return False
         window = duration_seconds(r.pack.closure.confirmation_window)
         r.report_result(workflow.now(), window)
         await self._await_customer("confirm", window, "confirmation window")
-        if not r.result_answered(self.confirmation, workflow.now()):
+        confirmation, self.confirmation = self.confirmation, None
+        if not r.result_answered(confirmation, workflow.now()):
             self._publish()
             return False
         if r.awaits_incident_review(workflow.now()):  # SEEDS §11: closed after the incident review
             self._publish()
             await workflow.wait_condition(lambda: r.incident.reviewed)
-        r.close(workflow.now(), by_customer=self.confirmation is not None)
+        r.close(workflow.now(), by_customer=confirmation is not None)
         self._publish()
         return True
 
@@ -147,13 +149,14 @@ class ServiceRequestWorkflow:
         r.open_survey(workflow.now())
         self._publish()
         await self._await_customer("survey", duration_seconds(r.pack.revisit.window), "survey window")
-        if not r.survey_result(self.answer, workflow.now()):
+        answer, self.answer = self.answer, None
+        if not r.survey_result(answer, workflow.now()):
             return False
         self._publish()
         return True
 
     async def _await_customer(self, what: str, window: int, summary: str) -> None:
-        self.confirmation = self.answer = None
+        """The customer's answer, or the window's end. An answer that came early (below) is taken at once."""
         self.awaiting = what
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: (self.confirmation or self.answer) is not None,
@@ -204,9 +207,16 @@ class ServiceRequestWorkflow:
             raise ValueError(reason)
 
     def _customer_may_answer(self, what: str, answer: Confirm | SurveyAnswer, closed: str) -> None:
+        """Open while the question waits; also just before it opens (issue 15: a worker that died after sending the
+        question retries the step, and the customer's answer can arrive with or before it): a confirmation once
+        the request is resolved, a survey answer once it is closed. Each is taken once."""
         self._open()
         require(answer, Confirm if what == "confirm" else SurveyAnswer, what)
-        if self.awaiting != what:
+        given = self.confirmation if what == "confirm" else self.answer
+        opening = self.r.stage == ("resolved" if what == "confirm" else "closed")
+        if given is not None:
+            raise ValueError(f"{what}: already answered (stage {self.r.stage})")
+        if self.awaiting != what and not (opening and self.awaiting is None):
             raise ValueError(f"{what}: {closed} (stage {self.r.stage})")
 
     def _customer_answered(self, answer: Confirm | SurveyAnswer) -> RequestStatus:

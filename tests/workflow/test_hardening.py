@@ -1,5 +1,5 @@
-"""A malformed intake started through a raw SDK fails its run at once (issue 15), and a run whose workflow id is not
-its request's cannot take over another request's archive row (issue 14).
+"""A malformed intake started through a raw SDK fails its run at once (issue 15), a run whose workflow id is not its
+request's cannot take over another request's archive row (issue 14), and an early customer answer is not lost.
 
 Before: the run failed its first workflow task with "Failed decoding arguments" and retried forever, with no
 archive row, and every retry logged pydantic's `input_value=` with the customer's phone and email.
@@ -12,14 +12,17 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
+from cli.main import wait_for_status
+from models.actions import SurveyAnswer
 from models.intake import workflow_id_for
 from tests.conftest import STARTED, running_worker
-from tests.workflow.helpers import start, status
+from tests.workflow.helpers import act, confirm, start, status
+from workflows.service_request import ServiceRequestWorkflow
 
 PHONE, EMAIL = "13912345678", "wang.secret@example.com"
 GOOD: dict[str, Any] = {"request_id": "bad-x", "policy": "service_center", "channel": "web",
@@ -84,3 +87,24 @@ async def test_a_run_naming_another_requests_id_is_refused_and_the_original_is_u
         before_row["workflow_id"], before_row["ticket"], before_row["customer_id"])
     assert archive.audit_trail(st.request_id)[:len(before_trail)] == before_trail
     assert archive.get(evil.removeprefix("kefu-sr-"))["stage"] == "rejected"  # type: ignore[index]
+
+
+async def test_a_survey_answer_that_comes_before_the_survey_opens_is_taken_exactly_once(
+        ts_env: WorkflowEnvironment, archive: Archive, task_queue: str) -> None:
+    """Chaos (issue 15): a worker died after sending the revisit notice; on retry the customer's answer and the
+    revisit timer arrived in one activation, the validator saw `closed`, and the answer was lost. An answer in
+    `closed` is now kept and taken when the survey opens; a second one is refused."""
+    async with running_worker(ts_env, archive, task_queue):
+        handle, _ = await start(ts_env.client, task_queue)
+        await act(handle, "respond", message="您好")
+        await act(handle, "resolve", summary="已解答")
+        await confirm(handle)
+        await wait_for_status(handle, lambda st: st.stage == "closed")
+        await handle.execute_update(ServiceRequestWorkflow.survey, SurveyAnswer(score=96))
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update(ServiceRequestWorkflow.survey, SurveyAnswer(score=10))
+        assert "already answered" in str(info.value.cause)
+        final = await handle.result()
+    assert final.stage == "completed" and final.outcome == "satisfied" and final.satisfaction == 96
+    actions = [e["action"] for e in archive.audit_trail(final.request_id)]
+    assert actions.count("survey") == 1 and "survey_unanswered" not in actions
