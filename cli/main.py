@@ -4,7 +4,7 @@
     kefu status ID [--json]                  full state from the workflow's `status` query
     kefu act ID KIND --actor A --role R ...  agent actions (respond, note, ask_customer, resolve, …)
     kefu confirm ID / kefu survey ID         the customer's confirmation and revisit survey
-    kefu escalate ID --actor A --reason …    a supervisor's escalation signal
+    kefu escalate ID --actor A --reason …    a supervisor's escalation (update `escalation`; refusals exit 2)
     kefu escalate-bulk [filters] --actor A --reason … [--yes]   escalate every open request a filter matches
     kefu list [filters]                      requests from the archive projection
     kefu show ID                             one request's archive row and full audit trail
@@ -319,7 +319,7 @@ def schemas() -> dict[str, Any]:
         "workflow_id": "kefu-sr-<request_id>",
         "start": Intake.model_json_schema(),
         "updates": {"act": Act.model_json_schema(), "confirm": Confirm.model_json_schema(),
-                    "survey": SurveyAnswer.model_json_schema()},
+                    "survey": SurveyAnswer.model_json_schema(), "escalation": EscalateRequest.model_json_schema()},
         "signals": {"escalate": EscalateRequest.model_json_schema()},
         "queries": {"status": RequestStatus.model_json_schema()},
         "result": RequestStatus.model_json_schema(),
@@ -528,11 +528,8 @@ async def run_temporal(args: argparse.Namespace) -> None:
         emit(await handle.query(ServiceRequestWorkflow.status), args.json, status_text)
     elif args.command in ("act", "confirm", "survey"):
         emit(await update(handle, args.command, payload), args.json, status_text)
-    elif args.command == "escalate":
-        # a signal cannot answer: a refused escalation shows only in the status (rejected_actions)
-        await handle.signal("escalate", payload)
-        status = await handle.query(ServiceRequestWorkflow.status)
-        emit(status, args.json, status_text)
+    elif args.command == "escalate":  # update `escalation`: a refusal is a one-line error and exit 2
+        emit(await update(handle, "escalation", payload), args.json, status_text)
 
 
 def run_local(args: argparse.Namespace) -> None:

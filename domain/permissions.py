@@ -29,7 +29,7 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "acknowledge": (LEAD, ("handling", "resolved", "closed", "revisit")),
     "resolve": (STAFF, ("handling",)),
     "check": (LEAD, ("resolved",)),
-    "escalate": (SUPERVISOR, ("handling", "resolved", "closed", "revisit")),
+    "escalate": (SUPERVISOR, ("handling", "resolved")),  # a closed request has nothing left to escalate (issue 15)
     "reevaluate": (SUPERVISOR, ("handling", "resolved")),
 }
 

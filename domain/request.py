@@ -607,19 +607,27 @@ class ServiceRequest:
         return f"survey: score {answer.score} is above the scale of {scale}" if answer.score > scale else None
 
     # --- supervisors: escalation, and the clocks' and ladder's timers -------------------------------------------
-    def escalate(self, request: EscalateRequest, now: datetime) -> bool:
-        """A supervisor raises the request one level or to a named level. A signal cannot answer, so a refused
-        one is recorded as rejected and changes nothing else; False then."""
+    def escalation_refusal(self, request: EscalateRequest) -> str | None:
+        """Why this escalation is refused (role, stage, a level not above the current one), or None."""
         actor, ladder = request.actor, self._ladder
         reason = check_action("escalate", actor.id, actor.role, self.situation())
-        target = request.to_level if request.to_level is not None else (ladder.level + 1 if ladder else 1)
-        if reason is None and ladder and (target <= ladder.level or target > ladder.top):
+        if reason is None and ladder and not ladder.level < self._escalation_target(request) <= ladder.top:
+            target = self._escalation_target(request)
             reason = f"escalate: level {target} is not above level {ladder.level} within 0..{ladder.top}"
-        if reason:
-            self.record(now, actor.id, actor.role, "escalate", rejected=True, reason=reason)
+        return reason
+
+    def escalate(self, request: EscalateRequest, now: datetime) -> bool:
+        """A supervisor raises the request one level or to a named level. A refused one (from signal `escalate`,
+        which cannot answer) is recorded as rejected and changes nothing else; False then."""
+        if reason := self.escalation_refusal(request):
+            self.record(now, request.actor.id, request.actor.role, "escalate", rejected=True, reason=reason)
             return False
-        self._escalate(target, "signal", request.reason, actor, now)
+        self._escalate(self._escalation_target(request), "signal", request.reason, request.actor, now)
         return True
+
+    def _escalation_target(self, request: EscalateRequest) -> int:
+        ladder = self._ladder
+        return request.to_level if request.to_level is not None else (ladder.level + 1 if ladder else 1)
 
     def clock_event(self, clock: SlaClock, event: ClockEvent, now: datetime) -> None:
         """A clock's timer fired: 催办 warning to the owner, or the breach, attributed (000 §5.5), up the ladder."""

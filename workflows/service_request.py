@@ -229,6 +229,20 @@ class ServiceRequestWorkflow:
         """A supervisor raises the request one level or to a named level (refused ones are recorded as such)."""
         self._on_signal(EscalateRequest, payload, "escalate", self.r.escalate)
 
+    @workflow.update
+    def escalation(self, request: EscalateRequest) -> RequestStatus:
+        """The same as signal `escalate`, but a refusal comes back to the caller (and writes nothing)."""
+        self.r.escalate(request, workflow.now())
+        self._publish()
+        return self.r.status(workflow.now())
+
+    @escalation.validator
+    def validate_escalation(self, request: EscalateRequest) -> None:
+        self._open()
+        require(request, EscalateRequest, "escalation")
+        if reason := self.r.escalation_refusal(request):
+            raise ValueError(reason)
+
     @workflow.signal
     def incident(self, payload: Any) -> None:
         """An incident's event reaches each linked request; the customer hears of progress from the incident."""

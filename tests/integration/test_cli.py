@@ -187,8 +187,14 @@ async def test_resolving_a_complaint_without_root_cause_is_refused(cli: Cli) -> 
     resolved = (await cli("act", rid, "resolve", "--actor", "a1", "--summary", "已道歉", "--root-cause",
                           "服务流程", "--json")).json()
     assert resolved["stage"] == "resolved" and resolved["root_cause"] == "服务流程"
-    refused = await cli("escalate", rid, "--actor", "a1", "--role", "agent", "--reason", "please", "--json")
-    assert refused.json()["rejected_actions"] == 1  # a signal cannot answer: recorded as rejected
+    # issue 15: a refused escalation says why and exits non-zero (update `escalation`), and changes nothing
+    line = (await cli("escalate", rid, "--actor", "a1", "--role", "agent", "--reason", "please")).one_line_error(
+        "refused:", "role agent")
+    assert line.startswith("kefu escalate: refused:")
+    (await cli("escalate", rid, "--actor", "sup-1", "--role", "supervisor", "--reason", "x", "--to-level",
+               "9")).one_line_error("refused:", "level 9 is not above")
+    after = (await cli("status", rid, "--json")).json()
+    assert after["rejected_actions"] == 0 and after["escalation_level"] == resolved["escalation_level"]
 
 
 async def test_local_commands(cli_env: Cli) -> None:
@@ -205,7 +211,7 @@ async def test_local_commands(cli_env: Cli) -> None:
 
     doc = schema.json()
     assert {"start", "updates", "signals", "queries"} <= set(doc)
-    assert set(doc["updates"]) == {"act", "confirm", "survey"} and set(doc["signals"]) == {"escalate"}
+    assert set(doc["updates"]) == {"act", "confirm", "survey", "escalation"} and set(doc["signals"]) == {"escalate"}
     assert "status" in doc["queries"] and "channel" in doc["start"]["properties"]
 
     clocks = {c["clock"]: c for c in sla.json()["clocks"]}
