@@ -188,7 +188,7 @@ class ServiceRequestWorkflow:
     # --- customers: updates `confirm` and `survey` ----------------------------------------------------------------
     @workflow.update
     def confirm(self, confirmation: Confirm) -> RequestStatus:
-        self.confirmation = confirmation
+        """002 §2.2.1: the customer confirms the reported result, or rejects it (handling again)."""
         return self._customer_answered(confirmation)
 
     @confirm.validator
@@ -202,9 +202,8 @@ class ServiceRequestWorkflow:
 
     @survey.validator
     def validate_survey(self, answer: SurveyAnswer) -> None:
+        """003 §4.2: a score within the pack's scale, while the survey is open."""
         self._customer_may_answer("survey", answer, "no survey is open")
-        if reason := self.r.survey_refusal(answer):
-            raise ValueError(reason)
 
     def _customer_may_answer(self, what: str, answer: Confirm | SurveyAnswer, closed: str) -> None:
         """Open while the question waits; also just before it opens (issue 15: a worker that died after sending the
@@ -218,8 +217,12 @@ class ServiceRequestWorkflow:
             raise ValueError(f"{what}: already answered (stage {self.r.stage})")
         if self.awaiting != what and not (opening and self.awaiting is None):
             raise ValueError(f"{what}: {closed} (stage {self.r.stage})")
+        if isinstance(answer, SurveyAnswer) and (reason := self.r.survey_refusal(answer)):
+            raise ValueError(reason)
 
     def _customer_answered(self, answer: Confirm | SurveyAnswer) -> RequestStatus:
+        if isinstance(answer, Confirm):
+            self.confirmation = answer
         self.r.customer_answered(answer, workflow.now())
         return self.r.status(workflow.now())
 
