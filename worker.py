@@ -37,6 +37,7 @@ from infra import metrics, temporal_env
 from infra.codec import codec_from_env, ensure_default_key
 from infra.codec_server import serve as serve_codec
 from infra.logconfig import configure_logging, get_logger
+from infra.private_files import open_private_log, private_dir, tighten_file
 from policies.loader import PolicyError, load_all
 from workflows.incident import IncidentWorkflow
 from workflows.service_request import ServiceRequestWorkflow
@@ -114,14 +115,16 @@ async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | No
     if _port_open(port):
         raise RuntimeError(f"port {port} is taken: a Temporal server already runs there; "
                            f"use `TEMPORAL_ADDRESS=localhost:{port} python worker.py` instead")
-    state_dir = state_dir or temporal_env.DATA_DIR
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_file = (state_dir / "temporal-server.log").open("ab")
+    state_dir = private_dir(state_dir or temporal_env.DATA_DIR, tighten=True)  # 0700: customer data lives here
+    log_file = os.fdopen(open_private_log(state_dir / "temporal-server.log"), "ab")
+    for name in ("temporal.db", "temporal.db-wal", "temporal.db-shm"):  # left 0644 by an older kefu
+        tighten_file(state_dir / name)
     cmd = [temporal_env.temporal_cli(), "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
            "--db-filename", str(state_dir / "temporal.db"), "--log-level", "warn",
            *temporal_env.search_attribute_flags(),
            *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else [])]
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    # umask 077: the server's database (payloads, search attributes) and its -wal/-shm files are owner-only
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077)
     try:
         deadline = time.monotonic() + 60
         while not _port_open(port):
