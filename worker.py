@@ -34,7 +34,7 @@ from activities.policy import load_policy
 from archive.directory import Directory
 from archive.store import Archive
 from infra import metrics, temporal_env
-from infra.codec import codec_from_env, ensure_default_key
+from infra.codec import CodecKeyError, codec_from_env, ensure_default_key
 from infra.codec_server import serve as serve_codec
 from infra.logconfig import configure_logging, get_logger
 from infra.private_files import open_private_log, private_dir, tighten_file
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(args.dev, args.port, args.ui_port, args.codec_port))
     except KeyboardInterrupt:
         print("stopped", flush=True)
-    except (PolicyError, RuntimeError) as exc:
+    except (PolicyError, RuntimeError, CodecKeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -40,6 +40,7 @@ from cli import agents as agents_cli
 from cli import incidents as incident_cli
 from cli.common import CliError, emit, parse, run_update, validation_message
 from infra import temporal_env
+from infra.codec import CodecKeyError
 from models.actions import ACTION_KINDS, Act, Confirm, EscalateRequest, SurveyAnswer
 from models.intake import Intake, workflow_id_for
 from models.status import RequestStatus
@@ -473,6 +474,8 @@ def run_doctor(args: argparse.Namespace) -> int:
 async def connect() -> Client:
     try:
         return await temporal_env.connect()
+    except CodecKeyError as exc:  # a loose or malformed key file: its own one line, with the fix
+        raise CliError(str(exc)) from exc
     except RuntimeError as exc:
         raise CliError(f"cannot reach Temporal at {temporal_env.temporal_address()}: start it with `make run` "
                        f"or set TEMPORAL_ADDRESS ({str(exc).splitlines()[0][:120]})") from exc

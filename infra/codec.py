@@ -11,16 +11,20 @@ Keys (32 bytes each, base64) come from the environment:
     KEFU_CODEC_KEYS="k2026b:<base64>,k2026a:<base64>"   the first key encrypts, all of them decrypt (rotation)
     KEFU_CODEC_KEY_FILE=/etc/kefu/codec.keys             the same `id:base64key` entries, one per line, # comments
 
-With neither set, encryption is off (tests, `make demo`, `make run`). `python -m infra.codec genkey [id]` prints a new
-entry.
+With neither set, the key `make run` created (.data/codec.key) is used if it exists; otherwise encryption is off
+(tests). A key file that group or others may read or write is refused. `python -m infra.codec genkey [id] --out FILE`
+writes a new entry to an owner-only file (without --out it prints it).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
+import contextlib
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +33,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from infra.private_files import loose_mode_error, private_dir
+
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
@@ -36,7 +42,7 @@ KEY_BYTES = 32  # AES-256
 
 
 class CodecKeyError(ValueError):
-    """A key entry is malformed, or a payload names a key id that is not configured."""
+    """A key entry or key file is unusable, or a payload names a key id that is not configured."""
 
 
 class EncryptionCodec(PayloadCodec):
@@ -114,6 +120,17 @@ def default_key_file(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("KEFU_DATA_DIR", ".data")) / "codec.key"
 
 
+def read_secret_file(path: Path, label: str) -> str:
+    """The text of a key or token file that only its owner may read or write; else CodecKeyError in one line."""
+    try:
+        problem = loose_mode_error(path, label)
+        if problem is None:
+            return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CodecKeyError(f"{label} {path}: cannot read ({exc.strerror})") from None
+    raise CodecKeyError(problem)
+
+
 def load_keys(environ: Mapping[str, str] | None = None) -> list[tuple[str, bytes]]:
     """Keys from KEFU_CODEC_KEYS, then KEFU_CODEC_KEY_FILE (both may be set: the variable's first key encrypts).
     With neither set, the key file `make run` created (.data/codec.key), so the CLI reads what the worker wrote."""
@@ -121,21 +138,31 @@ def load_keys(environ: Mapping[str, str] | None = None) -> list[tuple[str, bytes
     entries = parse_keys(env.get("KEFU_CODEC_KEYS", ""))
     key_file = env.get("KEFU_CODEC_KEY_FILE", "").strip()
     if key_file:
-        entries += parse_keys(Path(key_file).read_text(encoding="utf-8"))
+        entries += parse_keys(read_secret_file(Path(key_file), "KEFU_CODEC_KEY_FILE"))
     elif not entries and default_key_file(env).is_file():
-        entries = parse_keys(default_key_file(env).read_text(encoding="utf-8"))
+        entries = parse_keys(read_secret_file(default_key_file(env), "key file"))
     return entries
 
 
-def ensure_default_key(environ: Mapping[str, str] | None = None) -> Path:
-    """Create .data/codec.key (owner-only) when it does not exist yet; returns its path."""
-    path = default_key_file(environ)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+def write_key_file(path: Path, key_id: str = "k1", comment: str = "kefu payload key") -> Path:
+    """A new key in a new owner-only (0600) file; an existing file is never overwritten."""
+    try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(f"# kefu payload key created by `make run`; keep it secret, keep it to read old runs\n"
-                     f"{new_key_entry('k1')}\n")
+    except FileExistsError:
+        raise CodecKeyError(f"{path} exists: not overwritten (to rotate, put a new key first in it by hand)") from None
+    except OSError as exc:
+        raise CodecKeyError(f"{path}: cannot create ({exc.strerror})") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"# {comment}; keep it secret, keep it to read old runs\n{new_key_entry(key_id)}\n")
+    return path
+
+
+def ensure_default_key(environ: Mapping[str, str] | None = None) -> Path:
+    """Create .data/codec.key (owner-only, in an owner-only .data/) when it does not exist yet; returns its path."""
+    path = default_key_file(environ)
+    private_dir(path.parent, tighten=True)
+    if not path.exists():
+        write_key_file(path, comment="kefu payload key created by `make run`")
     return path
 
 
@@ -149,9 +176,29 @@ def new_key_entry(key_id: str = "k1") -> str:
     return f"{key_id}:{base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}"
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.codec", description="payload keys")
+    commands = parser.add_subparsers(dest="command", required=True)
+    genkey = commands.add_parser("genkey", help="a new key entry (id:base64key)")
+    genkey.add_argument("key_id", nargs="?", default="k1")
+    genkey.add_argument("--out", type=Path, help="write it to this new owner-only (0600) file instead of stdout")
+    args = parser.parse_args(argv)
+    try:
+        EncryptionCodec([(args.key_id, bytes(KEY_BYTES))])  # the id is valid
+        if args.out is not None:
+            private_dir(args.out.parent)
+            print(f"wrote key {args.key_id} to {write_key_file(args.out, args.key_id)} (mode 0600)", file=sys.stderr)
+            return 0
+    except CodecKeyError as exc:
+        print(f"genkey: {exc}", file=sys.stderr)
+        return 2
+    out = os.fstat(sys.stdout.fileno())
+    if stat.S_ISREG(out.st_mode) and stat.S_IMODE(out.st_mode) & 0o077:  # `genkey > FILE`: the shell made it 0644
+        with contextlib.suppress(OSError):
+            os.fchmod(sys.stdout.fileno(), 0o600)
+    print(new_key_entry(args.key_id))
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "genkey":
-        print(new_key_entry(sys.argv[2] if len(sys.argv) > 2 else "k1"))
-    else:
-        print("usage: python -m infra.codec genkey [key-id]", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

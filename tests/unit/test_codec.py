@@ -1,9 +1,12 @@
-"""AES-256-GCM payload codec: round trip, key id in the metadata, rotation, tampering, key loading."""
+"""AES-256-GCM payload codec: round trip, key id in the metadata, rotation, tampering, key loading, owner-only key
+files."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,18 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from infra import temporal_env
-from infra.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from_env, load_keys, parse_keys
+from infra.codec import (
+    ENCODING,
+    KEY_ID,
+    CodecKeyError,
+    EncryptionCodec,
+    codec_from_env,
+    ensure_default_key,
+    load_keys,
+    parse_keys,
+)
 from models.intake import Customer
+from tests.modes import mode
 
 K1, K2 = bytes(range(32)), bytes(range(32, 64))
 B1, B2 = base64.b64encode(K1).decode(), base64.b64encode(K2).decode()
@@ -64,10 +77,12 @@ async def test_tampered_ciphertext_or_key_id_is_refused() -> None:
         await codec.decode([relabeled])
 
 
+
 def test_key_loading_from_env_and_file(tmp_path: Path) -> None:
-    assert codec_from_env({}) is None  # encryption off without keys
+    assert codec_from_env({"KEFU_DATA_DIR": str(tmp_path)}) is None  # encryption off without keys
     key_file = tmp_path / "codec.keys"
     key_file.write_text(f"# kefu codec keys\nk2:{B2}\n\nk1:{B1}  # retired 2026-10\n", encoding="utf-8")
+    key_file.chmod(0o600)
     assert load_keys({"KEFU_CODEC_KEY_FILE": str(key_file)}) == [("k2", K2), ("k1", K1)]
     both = load_keys({"KEFU_CODEC_KEYS": f"k3:{base64.b64encode(bytes(32)).decode()}",
                       "KEFU_CODEC_KEY_FILE": str(key_file)})
@@ -86,9 +101,67 @@ def test_bad_keys_are_refused(text: str, words: str) -> None:
         EncryptionCodec(parse_keys(text))
 
 
-def test_data_converter_is_plain_without_keys_and_encrypts_with_them(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("loose", [0o644, 0o640, 0o620, 0o604, 0o660])
+def test_a_key_file_others_may_read_or_write_is_refused(tmp_path: Path, loose: int) -> None:
+    key_file = tmp_path / "codec.keys"
+    key_file.write_text(f"k1:{B1}\n", encoding="utf-8")
+    key_file.chmod(loose)
+    with pytest.raises(CodecKeyError) as info:
+        codec_from_env({"KEFU_CODEC_KEY_FILE": str(key_file)})
+    assert str(info.value) == (f"KEFU_CODEC_KEY_FILE {key_file}: mode 0{loose:o} lets group or others read or "
+                               f"write it; run `chmod 600 {key_file}`")
+    assert B1 not in str(info.value)
+    (tmp_path / "codec.key").write_text(f"k1:{B1}\n", encoding="utf-8")  # the file `make run` reads by default
+    (tmp_path / "codec.key").chmod(loose)
+    with pytest.raises(CodecKeyError, match="chmod 600"):
+        load_keys({"KEFU_DATA_DIR": str(tmp_path)})
+    assert load_keys({"KEFU_CODEC_KEYS": f"k1:{B1}", "KEFU_DATA_DIR": str(tmp_path)}) == [("k1", K1)]  # env: no file
+
+
+def test_an_unreadable_key_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(CodecKeyError, match=r"^KEFU_CODEC_KEY_FILE .*missing: cannot read \(No such file"):
+        load_keys({"KEFU_CODEC_KEY_FILE": str(tmp_path / "missing")})
+
+
+def test_make_run_key_is_owner_only_in_an_owner_only_folder(tmp_path: Path, umask_022: None) -> None:
+    data = tmp_path / "data"
+    data.mkdir()  # made 0755 by an older kefu or `make demo`
+    path = ensure_default_key({"KEFU_DATA_DIR": str(data)})
+    assert (mode(data), mode(path)) == (0o700, 0o600)
+    assert load_keys({"KEFU_DATA_DIR": str(data)})[0][0] == "k1"
+
+
+def genkey(*args: str, stdout: int | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "infra.codec", "genkey", *args], stdout=stdout or subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+
+
+def test_genkey_out_writes_an_owner_only_file_and_never_overwrites(tmp_path: Path, umask_022: None) -> None:
+    key_file = tmp_path / "secrets" / "codec.keys"
+    done = genkey("k9", "--out", str(key_file))
+    assert done.returncode == 0 and "mode 0600" in done.stderr and done.stdout == ""
+    assert mode(key_file) == 0o600 and mode(key_file.parent) == 0o700
+    [(key_id, key)] = load_keys({"KEFU_CODEC_KEY_FILE": str(key_file)})
+    assert key_id == "k9" and len(key) == 32
+    again = genkey("k10", "--out", str(key_file))
+    assert again.returncode == 2 and "exists: not overwritten" in again.stderr
+    assert load_keys({"KEFU_CODEC_KEY_FILE": str(key_file)})[0][0] == "k9"
+
+
+def test_genkey_redirected_to_a_file_leaves_it_owner_only(tmp_path: Path, umask_022: None) -> None:
+    """The older documented form `genkey k1 > FILE`: the shell creates FILE 0644 before genkey runs."""
+    key_file = tmp_path / "codec.keys"
+    with key_file.open("w") as out:
+        assert genkey("k1", stdout=out.fileno()).returncode == 0
+    assert mode(key_file) == 0o600
+    assert load_keys({"KEFU_CODEC_KEY_FILE": str(key_file)})[0][0] == "k1"
+
+
+def test_data_converter_is_plain_without_keys_and_encrypts_with_them(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
     monkeypatch.delenv("KEFU_CODEC_KEYS", raising=False)
     monkeypatch.delenv("KEFU_CODEC_KEY_FILE", raising=False)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path))
     assert temporal_env.data_converter() is pydantic_data_converter
     monkeypatch.setenv("KEFU_CODEC_KEYS", f"k1:{B1}")
     converter = temporal_env.data_converter()

@@ -5,7 +5,6 @@ left alone."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,9 @@ from sqlalchemy import text
 
 from archive.store import Archive
 from infra.private_files import open_private_log, private_dir
+from tests.modes import mode
 
-
-@pytest.fixture(autouse=True)
-def umask_022() -> Iterator[None]:
-    """The usual umask, under which SQLite and mkdir create world-readable files and folders."""
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return path.stat().st_mode & 0o777
+pytestmark = pytest.mark.usefixtures("umask_022")  # SQLite and mkdir would otherwise make 0644/0755
 
 
 def test_a_new_sqlite_archive_and_its_folders_are_owner_only(tmp_path: Path) -> None:
