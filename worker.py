@@ -34,7 +34,7 @@ from activities.policy import load_policy
 from archive.directory import Directory
 from archive.store import Archive
 from infra import metrics, temporal_env
-from infra.codec import CodecKeyError, codec_from_env, ensure_default_key
+from infra.codec import CodecKeyError, EncryptionCodec, codec_from_env, ensure_default_key
 from infra.codec_server import serve as serve_codec
 from infra.logconfig import configure_logging, get_logger
 from infra.private_files import open_private_log, private_dir, tighten_file
@@ -179,6 +179,11 @@ async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, co
         added = await temporal_env.register_search_attributes(client)
         if added:
             log.info("search attributes registered", names=added)
+        codec = client.data_converter.payload_codec
+        if codec is None:
+            log.warning("payload encryption is off: set KEFU_CODEC_KEY_FILE or KEFU_CODEC_KEYS (docs/security.md)")
+        elif isinstance(codec, EncryptionCodec) and codec.allow_plaintext:
+            log.warning("KEFU_CODEC_ALLOW_PLAINTEXT is set: unencrypted payloads are accepted (docs/security.md)")
         worker = build_worker(client, Archive())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

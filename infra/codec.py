@@ -14,6 +14,12 @@ Keys (32 bytes each, base64) come from the environment:
 With neither set, the key `make run` created (.data/codec.key) is used if it exists; otherwise encryption is off
 (tests). A key file that group or others may read or write is refused. `python -m infra.codec genkey [id] --out FILE`
 writes a new entry to an owner-only file (without --out it prints it).
+
+With encryption on, a payload that is not encrypted is refused (KEFU_CODEC_ALLOW_PLAINTEXT=1 accepts them while
+requests started before encryption are still open). The codec cannot raise at decode time without failing every
+job of the workflow task that carried the payload, so decode() replaces the payload by an empty marker and the
+payload converter raises PlaintextPayloadError (non-retryable) for it: a plaintext start fails its workflow, a
+plaintext update is rejected to its sender, a plaintext signal is dropped, and the rest of the run is untouched.
 """
 
 from __future__ import annotations
@@ -22,33 +28,67 @@ import argparse
 import base64
 import binascii
 import contextlib
+import copy
 import os
 import secrets
 import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.api.failure.v1 import Failure
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import (
+    DefaultFailureConverterWithEncodedAttributes,
+    EncodingPayloadConverter,
+    PayloadCodec,
+    PayloadConverter,
+)
+from temporalio.exceptions import ApplicationError
 
 from infra.private_files import loose_mode_error, private_dir
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+REFUSED = b"binary/kefu-refused-plaintext"  # marker left by decode() for a payload that was not encrypted
+REFUSED_ENCODING = "kefu-refused-encoding"  # the marker's only content: the refused payload's encoding name
 NONCE_BYTES = 12
 KEY_BYTES = 32  # AES-256
+TRUE = ("1", "true", "yes", "on")
+STANDARD_ENCODINGS = frozenset({b"binary/null", b"binary/plain", b"json/plain", b"json/protobuf", b"binary/protobuf"})
 
 
 class CodecKeyError(ValueError):
     """A key entry or key file is unusable, or a payload names a key id that is not configured."""
 
 
-class EncryptionCodec(PayloadCodec):
-    """Encrypts with the first key; decrypts with whichever configured key the payload names."""
+class PlaintextPayloadError(ApplicationError):
+    """A payload reached kefu unencrypted while encryption is on. Non-retryable, so a workflow started with one
+    fails at once instead of retrying its first task; the payload itself is never quoted."""
 
-    def __init__(self, keys: Mapping[str, bytes] | Sequence[tuple[str, bytes]]) -> None:
+    def __init__(self, encoding: str) -> None:
+        super().__init__(f"payload is not encrypted (encoding {encoding}) and kefu requires encryption: encrypt it "
+                         f"with the shared key (docs/security.md)", type="PlaintextPayload", non_retryable=True)
+
+
+def _encoding_name(payload: Payload) -> str:
+    """The payload's encoding when it is one of the SDKs' standard ones; anything else comes from the sender and
+    could carry anything, so it is not repeated."""
+    raw = payload.metadata.get("encoding")
+    if raw is None:
+        return "none"
+    return raw.decode() if raw in STANDARD_ENCODINGS else "not a standard one"
+
+
+class EncryptionCodec(PayloadCodec):
+    """Encrypts with the first key; decrypts with whichever configured key the payload names. allow_plaintext:
+    unencrypted payloads decode unchanged (the codec server shows them; migration), else they are refused."""
+
+    def __init__(self, keys: Mapping[str, bytes] | Sequence[tuple[str, bytes]], allow_plaintext: bool = False) -> None:
+        self.allow_plaintext = allow_plaintext
         entries = list(keys.items()) if isinstance(keys, Mapping) else list(keys)
         if not entries:
             raise CodecKeyError("at least one key is needed")
@@ -63,6 +103,12 @@ class EncryptionCodec(PayloadCodec):
             self._ciphers[key_id] = AESGCM(key)
         self.encrypt_key_id = entries[0][0]
 
+    def with_plaintext_allowed(self) -> EncryptionCodec:
+        """The same keys, passing unencrypted payloads through (for the codec server, a viewer)."""
+        viewer = copy.copy(self)
+        viewer.allow_plaintext = True
+        return viewer
+
     @property
     def key_ids(self) -> list[str]:
         return list(self._ciphers)
@@ -71,7 +117,9 @@ class EncryptionCodec(PayloadCodec):
         return [self.encrypt(p) for p in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.decrypt(p) for p in payloads]
+        return [self.decrypt(p) if self.allow_plaintext or p.metadata.get("encoding") == ENCODING
+                else Payload(metadata={"encoding": REFUSED, REFUSED_ENCODING: _encoding_name(p).encode()})
+                for p in payloads]
 
     def encrypt(self, payload: Payload) -> Payload:
         key_id = self.encrypt_key_id
@@ -80,9 +128,11 @@ class EncryptionCodec(PayloadCodec):
         return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id.encode()}, data=nonce + sealed)
 
     def decrypt(self, payload: Payload) -> Payload:
-        """Payloads that are not encrypted (recorded before encryption was turned on) pass through unchanged."""
+        """One payload in clear. An unencrypted one passes through with allow_plaintext, else is refused."""
         if payload.metadata.get("encoding") != ENCODING:
-            return payload
+            if self.allow_plaintext:
+                return payload
+            raise PlaintextPayloadError(_encoding_name(payload))
         key_id = payload.metadata.get(KEY_ID, b"").decode()
         cipher = self._ciphers.get(key_id)
         if cipher is None:
@@ -92,6 +142,40 @@ class EncryptionCodec(PayloadCodec):
         decoded = Payload()
         decoded.ParseFromString(plain)
         return decoded
+
+
+class RefusedPlaintextConverter(EncodingPayloadConverter):
+    """Turns decode()'s marker into PlaintextPayloadError where the payload is converted, so only the start, update,
+    signal or query that carried it fails."""
+
+    @property
+    def encoding(self) -> str:
+        return REFUSED.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return None
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        raise PlaintextPayloadError(payload.metadata.get(REFUSED_ENCODING, b"none").decode())
+
+
+class KefuPayloadConverter(PydanticPayloadConverter):
+    """The pydantic payload converter that also knows the refused-plaintext marker."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set_converters(*self.converters.values(), RefusedPlaintextConverter())
+
+
+class KefuFailureConverter(DefaultFailureConverterWithEncodedAttributes):
+    """Failure messages and stack traces are encrypted (they may quote customer text), except a refused plaintext
+    payload's: it quotes nothing, and the sender, which has no key, must be able to read why it was refused."""
+
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        super().to_failure(exception, payload_converter, failure)
+        if isinstance(exception, PlaintextPayloadError):
+            failure.ClearField("encoded_attributes")
+            failure.message = exception.message
 
 
 def parse_keys(text: str) -> list[tuple[str, bytes]]:
@@ -166,10 +250,21 @@ def ensure_default_key(environ: Mapping[str, str] | None = None) -> Path:
     return path
 
 
-def codec_from_env(environ: Mapping[str, str] | None = None) -> EncryptionCodec | None:
-    """The codec when keys are configured, else None (encryption off)."""
+def allow_plaintext_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """KEFU_CODEC_ALLOW_PLAINTEXT: accept unencrypted payloads while requests started without encryption are open."""
+    env = os.environ if environ is None else environ
+    return env.get("KEFU_CODEC_ALLOW_PLAINTEXT", "").strip().lower() in TRUE
+
+
+def codec_from_env(environ: Mapping[str, str] | None = None,
+                   allow_plaintext: bool | None = None) -> EncryptionCodec | None:
+    """The codec when keys are configured, else None (encryption off). allow_plaintext defaults to
+    KEFU_CODEC_ALLOW_PLAINTEXT."""
     entries = load_keys(environ)
-    return EncryptionCodec(entries) if entries else None
+    if not entries:
+        return None
+    allow = allow_plaintext_from_env(environ) if allow_plaintext is None else allow_plaintext
+    return EncryptionCodec(entries, allow_plaintext=allow)
 
 
 def new_key_entry(key_id: str = "k1") -> str:

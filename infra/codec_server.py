@@ -26,13 +26,16 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from infra.codec import codec_from_env
+from infra.codec import EncryptionCodec, codec_from_env
 
 DEFAULT_ORIGIN = "http://localhost:8233"
 MAX_BODY = 8 * 1024 * 1024
 
 
 def make_handler(codec: PayloadCodec, origin: str = DEFAULT_ORIGIN) -> type[BaseHTTPRequestHandler]:
+    # a viewer shows unencrypted payloads (older runs, SDK markers) as they are instead of refusing them
+    viewer = codec.with_plaintext_allowed() if isinstance(codec, EncryptionCodec) else codec
+
     class CodecHandler(BaseHTTPRequestHandler):
         server_version = "kefu-codec/1"
 
@@ -66,7 +69,7 @@ def make_handler(codec: PayloadCodec, origin: str = DEFAULT_ORIGIN) -> type[Base
                 return
             try:
                 payloads = json_format.Parse(self.rfile.read(length) or b"{}", Payloads())
-                work = codec.encode if path == "/encode" else codec.decode
+                work = viewer.encode if path == "/encode" else viewer.decode
                 result = asyncio.run(work(list(payloads.payloads)))
             except json_format.ParseError as exc:
                 self._reply(400, f"bad request: {exc}\n".encode(), "text/plain")

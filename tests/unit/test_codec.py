@@ -1,5 +1,5 @@
-"""AES-256-GCM payload codec: round trip, key id in the metadata, rotation, tampering, key loading, owner-only key
-files."""
+"""AES-256-GCM payload codec: round trip, key id in the metadata, rotation, tampering, refused plaintext, key
+loading, owner-only key files."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidTag
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.api.failure.v1 import Failure
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 
 from infra import temporal_env
 from infra.codec import (
@@ -20,6 +21,7 @@ from infra.codec import (
     KEY_ID,
     CodecKeyError,
     EncryptionCodec,
+    PlaintextPayloadError,
     codec_from_env,
     ensure_default_key,
     load_keys,
@@ -62,8 +64,43 @@ async def test_rotation_first_key_encrypts_all_keys_decrypt() -> None:
         await old.decode([after])  # a retired-key-only reader cannot read new payloads
 
 
-async def test_unencrypted_payloads_pass_through_decode() -> None:
-    assert await EncryptionCodec([("k1", K1)]).decode([plain()]) == [plain()]
+async def test_unencrypted_payload_is_refused_without_echoing_it() -> None:
+    """A client without the key must not get customer data in clear past the worker (issue 15)."""
+    codec = EncryptionCodec([("k1", K1)])
+    converter = temporal_env.data_converter(codec)
+    with pytest.raises(PlaintextPayloadError) as info:
+        await converter.decode([plain()], [Customer])
+    message = str(info.value)
+    assert "payload is not encrypted (encoding json/plain)" in message and "requires encryption" in message
+    assert "王小明" not in message and "138" not in message
+    assert info.value.non_retryable and info.value.type == "PlaintextPayload"
+    [marker] = await codec.decode([plain()])  # decode defers the refusal to conversion and drops the data
+    assert marker.data == b"" and marker.metadata["encoding"] != b"json/plain"
+    with pytest.raises(PlaintextPayloadError):
+        codec.decrypt(plain())
+    hostile = Payload(metadata={"encoding": "json/plain\n王小明 13812345678".encode()}, data=b"x")
+    with pytest.raises(PlaintextPayloadError) as info:
+        await converter.decode([hostile], [str])
+    assert "13812345678" not in str(info.value) and "\n" not in str(info.value)
+
+
+async def test_plaintext_refusal_reaches_a_sender_without_the_key() -> None:
+    """Other failures are encrypted (they may quote customer text); this one quotes nothing and must be readable."""
+    converter = temporal_env.data_converter(EncryptionCodec([("k1", K1)]))
+    failure = Failure()
+    converter.failure_converter.to_failure(PlaintextPayloadError("json/plain"), converter.payload_converter, failure)
+    assert "not encrypted" in failure.message and not failure.HasField("encoded_attributes")
+    converter.failure_converter.to_failure(ValueError("王小明"), converter.payload_converter, failure)
+    assert failure.message == "Encoded failure"
+
+
+async def test_plaintext_allowed_for_viewers_and_migration() -> None:
+    assert await EncryptionCodec([("k1", K1)], allow_plaintext=True).decode([plain()]) == [plain()]
+    assert await EncryptionCodec([("k1", K1)]).with_plaintext_allowed().decode([plain()]) == [plain()]
+    migrating = codec_from_env({"KEFU_CODEC_KEYS": f"k1:{B1}", "KEFU_CODEC_ALLOW_PLAINTEXT": "1"})
+    assert migrating is not None and migrating.allow_plaintext
+    strict = codec_from_env({"KEFU_CODEC_KEYS": f"k1:{B1}"})
+    assert strict is not None and not strict.allow_plaintext
 
 
 async def test_tampered_ciphertext_or_key_id_is_refused() -> None:
@@ -165,9 +202,11 @@ def test_data_converter_is_plain_without_keys_and_encrypts_with_them(monkeypatch
     assert temporal_env.data_converter() is pydantic_data_converter
     monkeypatch.setenv("KEFU_CODEC_KEYS", f"k1:{B1}")
     converter = temporal_env.data_converter()
-    assert isinstance(converter.payload_codec, EncryptionCodec)
-    assert dataclasses.replace(converter, payload_codec=None).payload_converter_class \
-        is pydantic_data_converter.payload_converter_class
+    assert isinstance(converter.payload_codec, EncryptionCodec) and not converter.payload_codec.allow_plaintext
+    assert issubclass(dataclasses.replace(converter, payload_codec=None).payload_converter_class,
+                      PydanticPayloadConverter)
+    replaying = temporal_env.data_converter(allow_plaintext=True)
+    assert isinstance(replaying.payload_codec, EncryptionCodec) and replaying.payload_codec.allow_plaintext
 
 
 async def test_data_converter_round_trips_a_pydantic_model() -> None:
