@@ -30,6 +30,7 @@ from cli.main import submit, wait_for_status
 from infra import temporal_env
 from infra.codec import codec_from_env, new_key_entry
 from infra.logconfig import configure_logging
+from infra.private_files import private_dir, private_file
 from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
 from models.assignment import Agent
 from models.incident import Declare, Progress, Review, incident_workflow_id
@@ -293,9 +294,8 @@ def table(rows: list[tuple[Sample, RequestStatus]]) -> str:
 
 async def main() -> int:
     began = time.monotonic()
-    data = Path(".data")
-    data.mkdir(exist_ok=True)
-    log_path = data / "demo.log"  # the worker's full log (INFO), scanned for PII at the end; the console gets warnings
+    data = private_dir(Path(".data"), tighten=True)  # owner-only, like everything kefu keeps there
+    log_path = private_file(data / "demo.log")  # the worker's full log (INFO), scanned for PII at the end
     configure_logging(level="INFO")
     console = logging.getLogger().handlers[0]
     console.setLevel(logging.WARNING)

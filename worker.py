@@ -40,9 +40,10 @@ from archive import migrate
 from archive.directory import Directory
 from archive.store import Archive
 from infra import metrics, temporal_env
-from infra.codec import codec_from_env, ensure_default_key
+from infra.codec import CodecKeyError, EncryptionCodec, codec_from_env, ensure_default_key
 from infra.codec_server import serve as serve_codec
 from infra.logconfig import configure_logging, get_logger
+from infra.private_files import open_private_log, private_dir, tighten_file
 from policies.loader import PolicyError, load_all
 from workflows.incident import IncidentWorkflow
 from workflows.service_request import ServiceRequestWorkflow
@@ -170,14 +171,16 @@ async def dev_server(port: int = 7233, ui_port: int = 8233, state_dir: Path | No
     search attributes registered, the Web UI decoding through `codec_endpoint` when given. Stops with the
     context."""
     check_dev_ports({"port": port, "ui_port": ui_port})
-    state_dir = state_dir or temporal_env.DATA_DIR
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_file = (state_dir / "temporal-server.log").open("ab")
+    state_dir = private_dir(state_dir or temporal_env.DATA_DIR, tighten=True)  # 0700: customer data lives here
+    log_file = os.fdopen(open_private_log(state_dir / "temporal-server.log"), "ab")
+    for name in ("temporal.db", "temporal.db-wal", "temporal.db-shm"):  # left 0644 by an older kefu
+        tighten_file(state_dir / name)
     cmd = [temporal_env.temporal_cli(), "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
            "--db-filename", str(state_dir / "temporal.db"), "--log-level", "warn",
            *temporal_env.search_attribute_flags(),
            *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else [])]
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    # umask 077: the server's database (payloads, search attributes) and its -wal/-shm files are owner-only
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077)
     try:
         deadline = time.monotonic() + 60
         while not _port_open(port):
@@ -241,6 +244,11 @@ async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, co
         added = await temporal_env.register_search_attributes(client)
         if added:
             log.info("search attributes registered", names=added)
+        codec = client.data_converter.payload_codec
+        if codec is None:
+            log.warning("payload encryption is off: set KEFU_CODEC_KEY_FILE or KEFU_CODEC_KEYS (docs/security.md)")
+        elif isinstance(codec, EncryptionCodec) and codec.allow_plaintext:
+            log.warning("KEFU_CODEC_ALLOW_PLAINTEXT is set: unencrypted payloads are accepted (docs/security.md)")
         worker = build_worker(client, Archive())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -266,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(args.dev, **ports))
     except KeyboardInterrupt:
         print("stopped", flush=True)
-    except (PolicyError, RuntimeError) as exc:
+    except (PolicyError, RuntimeError, CodecKeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -30,6 +30,7 @@ from sqlmodel import Session, SQLModel, col, select
 from archive import directory_tables, incident_tables
 from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
 from infra.logconfig import get_logger
+from infra.private_files import private_sqlite
 from models.records import Notice, Outgoing, PersistBatch, Registered, Registration, Rejection
 from models.status import TERMINAL_STAGES
 
@@ -66,7 +67,7 @@ def _engine(url: URL) -> Engine:
         raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql+psycopg")
     memory = url.database in (None, "", ":memory:")
     if not memory:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        private_sqlite(Path(url.database))  # type: ignore[arg-type]  # 0600 file (and -wal/-shm), 0700 new folders
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},  # activities run in a thread pool

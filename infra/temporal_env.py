@@ -4,7 +4,8 @@ TEMPORAL_ADDRESS points everything at an existing server (default: the embedded 
 TEMPORAL_NAMESPACE picks the namespace (default "default"). TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY (client certificate
 and key, mTLS) and TEMPORAL_TLS_CA (server CA) are PEM file paths that turn TLS on (TEMPORAL_TLS=true turns it on
 with the system CAs, TEMPORAL_TLS_SERVER_NAME overrides the name checked); docs/deployment.md.
-KEFU_CODEC_KEYS / KEFU_CODEC_KEY_FILE turn payload encryption on (codec.py, docs/security.md).
+KEFU_CODEC_KEYS / KEFU_CODEC_KEY_FILE turn payload encryption on (codec.py, docs/security.md); with it on, unencrypted
+payloads are refused unless KEFU_CODEC_ALLOW_PLAINTEXT is set.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from infra import search
-from infra.codec import codec_from_env
+from infra.codec import KefuFailureConverter, KefuPayloadConverter, codec_from_env
 
 TASK_QUEUE = os.environ.get("KEFU_TASK_QUEUE", "kefu-requests")
 DATA_DIR = Path(os.environ.get("KEFU_DATA_DIR", ".data"))
@@ -56,14 +57,17 @@ def test_server() -> str:
     return _binary("temporal-test-server")
 
 
-def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
+def data_converter(codec: PayloadCodec | None = None, allow_plaintext: bool | None = None) -> DataConverter:
     """The pydantic data converter, with AES-256-GCM payload encryption when keys are configured (or a codec is
-    given). With encryption on, failure messages and stack traces are encoded too: they may quote customer text."""
-    codec = codec or codec_from_env()
+    given). With encryption on, failure messages and stack traces are encoded too: they may quote customer text;
+    unencrypted payloads are refused (PlaintextPayloadError) unless allow_plaintext (default:
+    KEFU_CODEC_ALLOW_PLAINTEXT); replaying histories recorded without encryption needs allow_plaintext=True."""
+    codec = codec or codec_from_env(allow_plaintext=allow_plaintext)
     if codec is None:
         return pydantic_data_converter
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+                               payload_converter_class=KefuPayloadConverter,
+                               failure_converter_class=KefuFailureConverter)
 
 
 def _pem(variable: str, environ: Mapping[str, str]) -> bytes | None:

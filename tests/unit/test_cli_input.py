@@ -97,6 +97,7 @@ def test_a_payload_key_file_that_is_not_utf8_is_one_line(tmp_path: Path, monkeyp
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     key_file = tmp_path / "codec.key"
     key_file.write_bytes(b"k1:\xff\n")
+    key_file.chmod(0o600)  # owner-only, or the mode check speaks first
     monkeypatch.setenv("KEFU_CODEC_KEY_FILE", str(key_file))
     line = one_line_error(capsys, "status", "r-1")
     assert line == f"kefu status: KEFU_CODEC_KEY_FILE: {key_file} is not UTF-8 text (byte 0xff at offset 3)"
