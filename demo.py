@@ -310,7 +310,8 @@ async def main() -> int:
         os.environ["KEFU_CODEC_KEYS"] = new_key_entry("demo")
     print("payloads encrypted with AES-256-GCM (key ids: " + ", ".join(codec_from_env().key_ids) + ")")  # type: ignore[union-attr]
     print("starting the embedded Temporal time-skipping server and the kefu worker …", flush=True)
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_env.test_server(),
+    env = await WorkflowEnvironment.start_time_skipping(interceptors=temporal_env.client_interceptors(),
+                                                        test_server_existing_path=temporal_env.test_server(),
                                                         data_converter=temporal_env.data_converter())
     rows: list[tuple[Sample, RequestStatus]] = []
     customers: list[dict[str, Any]] = []

@@ -29,6 +29,7 @@ from typing import NamedTuple
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
 from activities.archive import ArchiveActivities
@@ -43,9 +44,11 @@ from infra import metrics, temporal_env
 from infra.codec import CodecKeyError, EncryptionCodec, codec_from_env, ensure_default_key
 from infra.codec_server import serve as serve_codec
 from infra.logconfig import configure_logging, get_logger
+from infra.principal import verifier_from_env
 from infra.private_files import open_private_log, private_dir, tighten_file
 from policies.loader import PolicyError, load_all
 from workflows.incident import IncidentWorkflow
+from workflows.principals import PrincipalInterceptor
 from workflows.service_request import ServiceRequestWorkflow
 
 log = get_logger("kefu.worker")
@@ -103,6 +106,10 @@ def build_worker(client: Client, archive: Archive, task_queue: str = temporal_en
                     dispatch.assign_agent, dispatch.release_agent],
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         max_cached_workflows=cache_size(),
+        interceptors=[PrincipalInterceptor(verifier_from_env())],  # who acts is what a trusted key signed
+        # the signature check calls into cryptography's Rust code, which must import outside the sandbox
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("cryptography")),
     )
 
 

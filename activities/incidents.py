@@ -27,6 +27,7 @@ from activities.notify import Notifier
 from archive import incidents as store
 from archive.store import Archive
 from infra.logconfig import get_logger
+from infra.principal import SYSTEM, acting_as
 from models.actions import Actor
 from models.incident import (
     MAX_LINK,
@@ -88,7 +89,8 @@ class IncidentActivities:
             async with gate:
                 for event in delivery.events:
                     try:
-                        await handle.signal(SIGNAL, event)
+                        with acting_as(SYSTEM):  # the engine's own signature: role system
+                            await handle.signal(SIGNAL, event)
                     except RPCError as exc:
                         if exc.status != RPCStatusCode.NOT_FOUND:
                             raise

@@ -795,9 +795,12 @@ class ServiceRequest:
         try:
             return model.model_validate(payload)
         except ValidationError as exc:
-            self.record(now, "unknown", "unknown", signal, rejected=True,
-                        reason=one_line(exc, where="payload", count_more=False))
+            self.refuse_signal(signal, one_line(exc, where="payload", count_more=False), now)
             return None
+
+    def refuse_signal(self, signal: str, reason: str, now: datetime) -> None:
+        """A signal refused before it could be read (bad payload, or no verified principal): who sent it is unknown."""
+        self.record(now, "unknown", "unknown", signal, rejected=True, reason=reason)
 
     def take_batch(self, now: datetime) -> PersistBatch | None:
         taken = self.outbox.take()

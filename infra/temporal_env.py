@@ -19,7 +19,7 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from infra import search
 from infra.codec import KefuFailureConverter, KefuPayloadConverter, codec_from_env
+from infra.principal import SigningInterceptor, signer_from_env
 
 TASK_QUEUE = os.environ.get("KEFU_TASK_QUEUE", "kefu-requests")
 DATA_DIR = Path(os.environ.get("KEFU_DATA_DIR", ".data"))
@@ -93,11 +94,17 @@ def tls_config(environ: Mapping[str, str] | None = None) -> TLSConfig | bool:
     return TLSConfig(server_root_ca_cert=ca, client_cert=cert, client_private_key=key, domain=server_name)
 
 
+def client_interceptors() -> list[Interceptor]:
+    """Every client signs the principal of its updates and signals with this process's key (infra/principal.py)."""
+    return [SigningInterceptor(signer_from_env())]
+
+
 async def connect(address: str | None = None, runtime: Runtime | None = None) -> Client:
     """A client for TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (TLS from the environment). runtime: the worker passes
     the one with the Prometheus endpoint (metrics.runtime_from_env)."""
     return await Client.connect(address or temporal_address(), namespace=namespace(),
-                                data_converter=data_converter(), tls=tls_config(), runtime=runtime)
+                                data_converter=data_converter(), tls=tls_config(), runtime=runtime,
+                                interceptors=client_interceptors())
 
 
 def search_attribute_flags() -> list[str]:

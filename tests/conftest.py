@@ -24,7 +24,8 @@ pytest_plugins = ["tests.conftest_archive"]
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_env.test_server(), data_converter=temporal_env.data_converter())
+        interceptors=temporal_env.client_interceptors(), test_server_existing_path=temporal_env.test_server(),
+        data_converter=temporal_env.data_converter())
     await temporal_env.register_search_attributes(env.client)
     yield env
     await env.shutdown()

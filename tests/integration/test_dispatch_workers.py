@@ -38,6 +38,7 @@ async def test_two_workers_never_exceed_capacity(dev_env: WorkflowEnvironment, p
     directory.upsert_agents([Agent(id=agent_id, name=agent_id, team="network", department="network",
                                    capacity=capacity) for agent_id, capacity in AGENTS.items()])
     clients = [await Client.connect(dev_address(dev_env), data_converter=temporal_env.data_converter(),
+                                    interceptors=temporal_env.client_interceptors(),
                                     identity=name) for name in ("worker-a", "worker-b")]
     try:
         async with build_worker(clients[0], archive_a, task_queue=unique_queue), \

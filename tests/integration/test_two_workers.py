@@ -38,8 +38,10 @@ async def test_two_workers_share_one_task_queue(dev_env: WorkflowEnvironment, ar
     # Two hosts would have two identities (pid@host); here the clients name them, and worker B's client carries
     # the runtime with the Prometheus endpoint, as KEFU_METRICS_ADDRESS gives it in a deployment.
     client_a = await Client.connect(dev_address(dev_env), data_converter=temporal_env.data_converter(),
+                                    interceptors=temporal_env.client_interceptors(),
                                     identity="worker-a")
     client_b = await Client.connect(dev_address(dev_env), data_converter=temporal_env.data_converter(),
+                                    interceptors=temporal_env.client_interceptors(),
                                     identity="worker-b", runtime=runtime)
     worker_a = build_worker(client_a, archive, task_queue=unique_queue)
     worker_b = build_worker(client_b, archive, task_queue=unique_queue)

@@ -197,7 +197,8 @@ async def test_confirmation_that_is_not_an_object_is_refused(archive: Archive, t
                                                                    payload: Any) -> None:
     # A private time-skipping server: a wedged run leaves the shared one unable to skip time for later tests.
     async with await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=temporal_env.test_server(), data_converter=pydantic_data_converter) as env:
+            interceptors=temporal_env.client_interceptors(), test_server_existing_path=temporal_env.test_server(),
+            data_converter=pydantic_data_converter) as env:
         await temporal_env.register_search_attributes(env.client)
         async with running_worker(env, archive, task_queue):
             handle, _ = await start(env.client, task_queue)
