@@ -76,12 +76,20 @@ class ClockSet:
         for name in self._clocks:
             self._touch(name)
 
-    def pause_pausable(self, at: datetime) -> None:
-        """Waiting on the customer: clocks the policy makes pausable stop counting (SEEDS §5)."""
+    def pause_pausable(self, at: datetime) -> list[str]:
+        """Waiting on the customer: clocks the policy makes pausable stop counting (SEEDS §5). Returns their names."""
+        paused = []
         for clock in self:
             if clock.spec.pausable and clock.running:
                 clock.pause(at)
                 self._touch(clock.name)
+                paused.append(clock.name)
+        return paused
+
+    def resume(self, name: str, at: datetime) -> None:
+        if self._clocks[name].paused:
+            self._clocks[name].resume(at)
+            self._touch(name)
 
     def resume_paused(self, at: datetime) -> None:
         for clock in self:

@@ -201,6 +201,7 @@ class ServiceRequest:
         self.retention_until: datetime | None = None
         self.last_action = ""
         self.rejected_actions = 0
+        self.paused_for_confirmation: list[str] = []  # clocks report_result paused until the customer answers
 
     # --- required state: set by accept and classify, never None afterwards ----------------------------------
     @property
@@ -301,8 +302,12 @@ class ServiceRequest:
         self.first_contact_resolution = True
 
     # --- 4 办结 closure -----------------------------------------------------------------------------------------
-    def report_result(self, now: datetime, window: int) -> None:
-        """Report the result; the customer confirms within the window (002 §2.2.1)."""
+    def report_result(self, now: datetime, window: int, pause: bool = False) -> None:
+        """Report the result; the customer confirms within the window (002 §2.2.1). `pause`: the wait is the
+        customer's time, so the pausable clocks (closure) stop counting until the answer (the pack's
+        `closure.pause_while_confirming`)."""
+        if pause and self.pack.closure.pause_while_confirming:
+            self.paused_for_confirmation = self.clocks.pause_pausable(now)
         confirm_by = (now + timedelta(seconds=window)).isoformat()
         seq = self.record(now, SYSTEM.id, "system", "result_reported", confirm_by=confirm_by)
         self.notify(seq, "resolution", "customer", "customer", summary=self.summary, confirm_by=confirm_by)
@@ -311,6 +316,9 @@ class ServiceRequest:
         """False when the customer rejected the result: handling again, on the same clocks."""
         if answer is not None and not answer.accepted:
             self.record(now, "customer", "customer", "result_rejected", comment=answer.comment)
+            for name in self.paused_for_confirmation:  # the closure clock counts again with the work
+                self.clocks.resume(name, now)
+            self.paused_for_confirmation = []
             self._reopen_handling(now)
             return False
         self.confirmed = answer is not None

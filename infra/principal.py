@@ -88,7 +88,8 @@ class Claims(BaseModel):
     jti: str
 
 
-def _messages() -> dict[str, type[BaseModel]]:
+def message_models() -> dict[str, type[BaseModel]]:
+    """Each update's and signal's payload model, by message name (both workflows)."""
     from models.actions import Act, Confirm, EscalateRequest, SurveyAnswer
     from models.incident import IncidentEvent, Link, Progress, Resolve, Review
 
@@ -111,7 +112,7 @@ def digest(message: str, payload: Any) -> str:
     """SHA-256 of the payload as canonical JSON: validated into the message's model first when it can be (defaults
     filled in, so a sender's raw dict and the worker's decoded model agree), keys sorted."""
     payload = _plain(payload)
-    model = _messages().get(message)
+    model = message_models().get(message)
     if model is not None and not isinstance(payload, BaseModel):
         with contextlib.suppress(ValidationError, TypeError):
             payload = model.model_validate(payload)

@@ -1,4 +1,4 @@
-"""One-line messages for invalid input: the first problem, the field it is in, and how many more there are."""
+"""One-line messages for invalid input, naming the field of each problem and never the value sent."""
 
 from __future__ import annotations
 
@@ -11,3 +11,10 @@ def one_line(exc: ValidationError, where: str = "input", count_more: bool = True
     field = ".".join(str(part) for part in first["loc"]) or where
     more = f" (+{exc.error_count() - 1} more)" if count_more and exc.error_count() > 1 else ""
     return f"{field}: {first['msg'].removeprefix('Value error, ')}{more}"
+
+
+def every_problem(exc: ValidationError, where: str = "payload") -> str:
+    """Every problem on one line, each naming its field: 'actor.role: Input should be …; action.message: Field
+    required'. Never the values sent (pydantic's input_value stays out)."""
+    return "; ".join(f"{'.'.join(str(part) for part in error['loc']) or where}: "
+                     f"{error['msg'].removeprefix('Value error, ')}" for error in exc.errors())

@@ -200,6 +200,9 @@ class Extensions(_Strict):
 
 class Closure(_Strict):
     confirmation_window: Duration
+    # 002 §2.2.1: closed only after the customer confirms. The wait is the customer's time, not the handler's
+    # (000 §5.5 attribution): the pausable clocks stop while the result awaits confirmation (issue 15).
+    pause_while_confirming: bool = True
     source: str = ""
 
 

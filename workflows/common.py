@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from models.errors import every_problem
+
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 # Archive writes, policy loading and dispatch are short, idempotent and local to the worker: local activities keep
 # the history small (one marker each) and retry until the database is back.
@@ -72,8 +78,15 @@ async def timer(changed: Callable[[], bool], until: datetime | None, summary: st
     return not changed()
 
 
-def require(payload: object, model: type, message: str) -> None:
-    """A payload that did not decode into its model (null, bytes, a list) is refused before the handler runs."""
-    if not isinstance(payload, model):
-        fields = ", ".join(getattr(model, "model_fields", {}))
+def require(payload: object, model: type[M], message: str) -> M:
+    """A message's payload as its model. Payloads arrive undecoded (typed Any), so a malformed one is refused here
+    by its validator with every field named, not by the SDK as "Failed decoding arguments" (issue 15)."""
+    if isinstance(payload, model):
+        return payload
+    if not isinstance(payload, dict):
+        fields = ", ".join(model.model_fields)
         raise ValueError(f"{message}: the payload must be an object with fields {fields}, got {type(payload).__name__}")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise ValueError(f"{message}: {every_problem(exc)}") from None

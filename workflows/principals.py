@@ -25,7 +25,8 @@ from temporalio.worker import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from infra.principal import Principal, PrincipalError, Verifier, actor_of, header_token
+    from infra.principal import Principal, PrincipalError, Verifier, actor_of, header_token, message_models
+    from workflows.common import require
 
 PATCH = "verified-principals"
 CUSTOMER_ANSWERS = ("confirm", "survey")
@@ -83,6 +84,9 @@ class PrincipalInterceptor(Interceptor):
                 return self.seen
 
             def handle_update_validator(self, input: HandleUpdateInput) -> None:
+                model = message_models().get(input.update)
+                if model is not None and input.args:  # a malformed payload's fields first: they tell nothing
+                    require(input.args[0], model, input.update)  # about the request (its rules come after identity)
                 if input.update not in UNCHECKED:
                     try:
                         check(verifier, input.update, input.args, input.headers, True, self._used())

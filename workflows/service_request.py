@@ -129,7 +129,8 @@ class ServiceRequestWorkflow:
                 self.confirmation = None  # an early answer was about the result the checker sent back
                 return False
         window = duration_seconds(r.pack.closure.confirmation_window)
-        r.report_result(workflow.now(), window)
+        # new runs: the wait for the customer's answer is not the handler's time (issue 15; older runs as they ran)
+        r.report_result(workflow.now(), window, pause=workflow.patched("confirmation-pauses-closure"))
         await self._await_customer("confirm", window, "confirmation window")
         confirmation, self.confirmation = self.confirmation, None
         if not r.result_answered(confirmation, workflow.now()):
@@ -166,8 +167,8 @@ class ServiceRequestWorkflow:
 
     # --- agents: update `act` -----------------------------------------------------------------------------------
     @workflow.update
-    async def act(self, act: Act) -> RequestStatus:
-        r = self.r
+    async def act(self, payload: Any) -> RequestStatus:
+        r, act = self.r, require(payload, Act, "act")
         if r.stage in ACCEPTING:  # it arrived while the request was being accepted: act once handling begins
             await workflow.wait_condition(lambda: r.stage not in ACCEPTING)
             if reason := r.refusal(act.actor, act.action):
@@ -180,38 +181,37 @@ class ServiceRequestWorkflow:
         return r.status(workflow.now())
 
     @act.validator
-    def validate_act(self, act: Act) -> None:
+    def validate_act(self, payload: Any) -> None:
         self._open()
-        require(act, Act, "act")
+        act = require(payload, Act, "act")
         if reason := self.r.refusal(act.actor, act.action, assume_handling=self.r.stage in ACCEPTING):
             raise ValueError(reason)
 
     # --- customers: updates `confirm` and `survey` ----------------------------------------------------------------
     @workflow.update
-    def confirm(self, confirmation: Confirm) -> RequestStatus:
+    def confirm(self, payload: Any) -> RequestStatus:
         """002 §2.2.1: the customer confirms the reported result, or rejects it (handling again)."""
-        return self._customer_answered(confirmation)
+        return self._customer_answered(require(payload, Confirm, "confirm"))
 
     @confirm.validator
-    def validate_confirm(self, confirmation: Confirm) -> None:
-        self._customer_may_answer("confirm", confirmation, "no result awaits confirmation")
+    def validate_confirm(self, payload: Any) -> None:
+        self._customer_may_answer("confirm", require(payload, Confirm, "confirm"), "no result awaits confirmation")
 
     @workflow.update
-    def survey(self, answer: SurveyAnswer) -> RequestStatus:
-        self.answer = answer
+    def survey(self, payload: Any) -> RequestStatus:
+        answer = self.answer = require(payload, SurveyAnswer, "survey")
         return self._customer_answered(answer)
 
     @survey.validator
-    def validate_survey(self, answer: SurveyAnswer) -> None:
+    def validate_survey(self, payload: Any) -> None:
         """003 §4.2: a score within the pack's scale, while the survey is open."""
-        self._customer_may_answer("survey", answer, "no survey is open")
+        self._customer_may_answer("survey", require(payload, SurveyAnswer, "survey"), "no survey is open")
 
     def _customer_may_answer(self, what: str, answer: Confirm | SurveyAnswer, closed: str) -> None:
         """Open while the question waits; also just before it opens (issue 15: a worker that died after sending the
         question retries the step, and the customer's answer can arrive with or before it): a confirmation once
         the request is resolved, a survey answer once it is closed. Each is taken once."""
         self._open()
-        require(answer, Confirm if what == "confirm" else SurveyAnswer, what)
         given = self.confirmation if what == "confirm" else self.answer
         opening = self.r.stage == ("resolved" if what == "confirm" else "closed")
         if given is not None:
@@ -234,17 +234,16 @@ class ServiceRequestWorkflow:
         self._on_signal(EscalateRequest, payload, "escalate", self.r.escalate)
 
     @workflow.update
-    def escalation(self, request: EscalateRequest) -> RequestStatus:
+    def escalation(self, payload: Any) -> RequestStatus:
         """The same as signal `escalate`, but a refusal comes back to the caller (and writes nothing)."""
-        self.r.escalate(request, workflow.now())
+        self.r.escalate(require(payload, EscalateRequest, "escalation"), workflow.now())
         self._publish()
         return self.r.status(workflow.now())
 
     @escalation.validator
-    def validate_escalation(self, request: EscalateRequest) -> None:
+    def validate_escalation(self, payload: Any) -> None:
         self._open()
-        require(request, EscalateRequest, "escalation")
-        if reason := self.r.escalation_refusal(request):
+        if reason := self.r.escalation_refusal(require(payload, EscalateRequest, "escalation")):
             raise ValueError(reason)
 
     @workflow.signal

@@ -8,6 +8,7 @@ archive row, and every retry logged pydantic's `input_value=` with the customer'
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -108,3 +109,24 @@ async def test_a_survey_answer_that_comes_before_the_survey_opens_is_taken_exact
     assert final.stage == "completed" and final.outcome == "satisfied" and final.satisfaction == 96
     actions = [e["action"] for e in archive.audit_trail(final.request_id)]
     assert actions.count("survey") == 1 and "survey_unanswered" not in actions
+
+
+@pytest.mark.parametrize("policy", ["service_center", "finance", "telecom", "general"])
+async def test_waiting_for_the_customers_confirmation_is_not_the_handlers_time(
+        ts_env: WorkflowEnvironment, archive: Archive, task_queue: str, policy: str) -> None:
+    """Issue 15 (000 §5.5 attribution, 002 §2.2.1): a request resolved within minutes whose customer never
+    confirms used to breach its closure clock inside the 72 h confirmation window, escalating and blaming the agent.
+    The pack's `closure.pause_while_confirming` pauses the closure clock while the result awaits the answer."""
+    async with running_worker(ts_env, archive, task_queue):
+        handle, _ = await start(ts_env.client, task_queue, policy=policy, channel="phone", accepted_by="agent-li")
+        await act(handle, "respond", message="您好")
+        await act(handle, "resolve", summary="已解答")
+        await wait_for_status(handle, lambda st: st.clocks["closure"].paused)  # the result reported, waiting
+        await ts_env.sleep(timedelta(hours=80))  # past the 72 h window: closed without an answer
+        closed = await wait_for_status(handle, lambda st: st.stage in ("closed", "revisit", "completed"))
+    closure = closed.clocks["closure"]
+    assert not closure.breached and closure.stopped_at is not None
+    assert closed.escalation_level == 0 and closed.confirmed is False
+    trail = archive.audit_trail(closed.request_id)
+    assert not [e for e in trail if e["action"] == "sla_breach"]
+    assert next(e for e in trail if e["action"] == "closed")["detail"]["confirmed_by"] == "confirmation_window"
