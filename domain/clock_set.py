@@ -54,6 +54,11 @@ class ClockSet:
     def _touch(self, name: str) -> None:
         self._rev[name] = self._rev.get(name, 0) + 1
 
+    def adopt(self, clock: SlaClock) -> None:
+        """A clock carried over from the previous run (continue-as-new)."""
+        self._clocks[clock.name] = clock
+        self._touch(clock.name)
+
     def start(self, name: str, spec: ClockSpec, calendar: CalendarSpec, at: datetime) -> SlaClock:
         """Start (or restart afresh) the clock `name`."""
         clock = self._clocks[name] = SlaClock.start(name, spec, calendar, at)

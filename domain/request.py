@@ -25,6 +25,7 @@ from domain.effects import Effects, Outbox
 from domain.escalation import Ladder
 from domain.ledger import ClockEvent, SlaClock
 from domain.permissions import Situation, check_action
+from domain.snapshot import PLAIN, ClockState, Snapshot, classified, ladder, ladder_state, parse_plain, plain_dict
 from models.actions import (
     Accept,
     Acknowledge,
@@ -816,6 +817,37 @@ class ServiceRequest:
             return None
         events, notices, final = taken
         return PersistBatch(projection=self.projection(now), events=events, notices=notices, final=final)
+
+    # --- continue-as-new: the state as data ----------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Everything but the outbox, which must be flushed first (its lines belong to this run's history)."""
+        if self.outbox.pending:
+            raise Refused(f"request {self.intake.request_id}: flush the archive before continuing as new")
+        d, inc = self.dispatch, self.incident
+        return Snapshot(pack=self.pack, cls=plain_dict(self.cls), ladder=ladder_state(self.ladder),
+                        clocks=[ClockState.of(clock) for clock in self.clocks], seq=self.outbox.seq,
+                        notice_counts=dict(self.outbox.notice_counts), dispatch=plain_dict(d),
+                        incident={"id": inc.id, "linked": inc.linked, "reviewed": inc.reviewed,
+                                  "seen": sorted(inc.seen)},
+                        incident_resolution=inc.resolution, fields={name: getattr(self, name) for name in PLAIN})
+
+    @classmethod
+    def restore(cls, intake: Intake, workflow_id: str, snap: Snapshot,
+                metrics: Metrics | None = None) -> ServiceRequest:
+        """The aggregate a continued run resumes with: the same state, audit numbering and notice counts."""
+        r = cls(intake, workflow_id, metrics)
+        r._pack, r._cls, r._ladder = snap.pack, classified(snap.cls), ladder(snap.ladder)
+        for state in snap.clocks:
+            r.clocks.adopt(state.clock(snap.pack))
+        r.outbox.seq, r.outbox.notice_counts = snap.seq, dict(snap.notice_counts)
+        hold = snap.dispatch.get("hold")
+        r.dispatch = Dispatch(**{**snap.dispatch, "hold": (hold[0], int(hold[1])) if hold else None})
+        r.incident = IncidentLink(id=snap.incident["id"], linked=snap.incident["linked"],
+                                  reviewed=snap.incident["reviewed"], seen=set(snap.incident["seen"]),
+                                  resolution=snap.incident_resolution)
+        for name, value in parse_plain(snap.fields).items():
+            setattr(r, name, value)
+        return r
 
     # --- views ---------------------------------------------------------------------------------------------------
     def situation(self) -> Situation:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.actions import Actor
 from models.intake import REQUEST_ID_PATTERN
+from models.policy import Incidents
 from models.records import LogLine, Notice
 
 MAX_LINK = 1000  # request ids per `link` update: one update stays well under the payload limit
@@ -156,3 +157,30 @@ class CustomerUpdate(BaseModel):
 
     event: IncidentEvent
     request_ids: list[str] = Field(min_length=1)
+
+
+class IncidentCarry(BaseModel):
+    """An incident's state carried into a new run (continue-as-new): a large incident's deliveries and links
+    would otherwise grow one history toward Temporal's limits (issue 15). The archive buffer is flushed first."""
+
+    rules: Incidents
+    limit: int = Field(description="history events after which the incident continues as new (the pack's)")
+    level: int
+    lead: str
+    stage: Literal["open", "resolved", "reviewed"]
+    declared_at: datetime
+    resolved_at: datetime | None
+    reviewed_at: datetime | None
+    review_due: datetime | None
+    summary: str | None
+    root_cause: str | None
+    updates: int
+    last_update_at: datetime | None
+    nudged_at: datetime | None
+    linked: list[str]
+    welcomed: int
+    broadcasts: list[IncidentEvent]
+    sent: int
+    event_seq: int
+    missing: set[str]
+    seq: int

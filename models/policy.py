@@ -293,6 +293,9 @@ class PolicyPack(_Strict):
     assignment: Assignment | None = Field(default=None, description="absent: agents pick cases from the queue")
     transfer: TransferRule = Field(default_factory=TransferRule)
     incidents: Incidents | None = None
+    continue_as_new_after: int = Field(
+        default=10_000, ge=50, description="history events after which a request waiting in handling continues as "
+        "a new run with its state (Temporal's limit is 51,200 events per run)")
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyPack:

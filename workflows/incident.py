@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         Declare,
         IncidentAuditEvent,
         IncidentBatch,
+        IncidentCarry,
         IncidentDelivery,
         IncidentEvent,
         IncidentStatus,
@@ -56,9 +57,11 @@ REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 @workflow.defn(name="IncidentWorkflow")
 class IncidentWorkflow:
     @workflow.init
-    def __init__(self, declare: Declare) -> None:
-        self.d = declare
+    def __init__(self, declare: Any, carried: Any = None) -> None:
+        # with the optional second argument the SDK hands the first one over undecoded
+        self.d = declare = declare if isinstance(declare, Declare) else Declare.model_validate(declare)
         self.rules: Incidents | None = None  # the pack's incidents section, loaded first thing in run()
+        self.limit = 0  # continue as new past this many history events (the pack's), once known
         self.level, self.lead = declare.level, declare.lead
         self.stage = "open"
         self.declared_at = workflow.now()
@@ -86,6 +89,13 @@ class IncidentWorkflow:
         self.new_links: list[str] = []
         self.flushing = False
         self.done = False
+        self.resumed = carried is not None
+        if self.resumed:  # this run continues an earlier one: its state, not a new declaration
+            state = IncidentCarry.model_validate(carried)
+            for name in IncidentCarry.model_fields:
+                setattr(self, name, getattr(state, name))
+            self.linked_set = set(self.linked)
+            return
         # 1 detect: recorded at once, with the requests the declaration names
         self.record(declare.declared_by, "declared", level=declare.level, title=declare.title,
                     category=declare.category, lead=declare.lead, auto=declare.auto, policy=declare.policy,
@@ -93,20 +103,34 @@ class IncidentWorkflow:
         self._link(declare.request_ids, declare.declared_by, "declare")
 
     @workflow.run
-    async def run(self, declare: Declare) -> IncidentStatus:
+    async def run(self, declare: Any, carried: Any = None) -> IncidentStatus:
         await run_tasks(self.lifecycle(), self.flush_to_archive(), self.deliver(), self.remind_progress(),
-                        self.remind_review())
+                        self.remind_review(), self.continue_when_full())
         return self.status()
 
     async def lifecycle(self) -> None:
-        await self.report()
-        self.activate_plan()
+        if not self.resumed:
+            await self.report()
+            self.activate_plan()
         await workflow.wait_condition(lambda: self.stage != "open")  # 4 handle (updates `update`, `link`)
         await workflow.wait_condition(lambda: self.stage == "reviewed")  # 5 resolved → 6 review (复盘)
         # 7 complete once every linked request has every event and the archive has every line
-        await workflow.wait_condition(lambda: self._drained() and not self._unflushed() and not self.flushing
-                                      and workflow.all_handlers_finished())
+        await workflow.wait_condition(self._idle)
         self.done = True
+
+    async def continue_when_full(self) -> None:
+        """Bounded history (issue 15): with every event delivered, every line archived and no handler running, a
+        large incident continues as a new run with its state."""
+        await workflow.wait_condition(lambda: self.done or (self.limit > 0 and self._idle() and (
+            workflow.info().is_continue_as_new_suggested()
+            or workflow.info().get_current_history_length() >= self.limit)))
+        if self.done:
+            return
+        carry = IncidentCarry.model_validate({name: getattr(self, name) for name in IncidentCarry.model_fields})
+        workflow.continue_as_new(args=[self.d, carry])
+
+    def _idle(self) -> bool:
+        return self._drained() and not self._unflushed() and not self.flushing and workflow.all_handlers_finished()
 
     # --- 1 detect & report at once ---------------------------------------------------------------------------------
     async def report(self) -> None:
@@ -115,7 +139,7 @@ class IncidentWorkflow:
         if pack.incidents is None:
             raise ApplicationError(f"policy: pack {pack.key} has no incidents section; add one to declare incidents",
                                    type="NoIncidentPolicy", non_retryable=True)
-        self.rules = pack.incidents
+        self.rules, self.limit = pack.incidents, pack.continue_as_new_after
         level = self.rules.levels[self.level]
         seq = self.record(SYSTEM, "reported", level=self.level, label=level.label, report_to=list(level.report_to),
                           report_within=level.report_within)

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.archive import ArchiveActivities
     from activities.policy import load_policy
     from domain.request import ACCEPTING, Refused, ServiceRequest, check_intake
+    from domain.snapshot import Snapshot
     from infra import metrics, search
     from models.actions import Act, Confirm, EscalateRequest, Reevaluate, SurveyAnswer
     from models.incident import IncidentEvent
@@ -44,11 +45,15 @@ CLOCKS = ("first_response", "handling", "closure", "revisit", "assignment")  # o
 @workflow.defn(name="ServiceRequestWorkflow")
 class ServiceRequestWorkflow:
     @workflow.init
-    def __init__(self, intake: Any) -> None:
+    def __init__(self, intake: Any, carried: Any = None) -> None:
         # The intake arrives undecoded and is validated here: a malformed one (from any SDK) fails this run at once
         # with the field named, instead of failing its workflow task forever (issue 15).
         self.intake = check_intake(intake, workflow.info().workflow_id)
-        self.r = ServiceRequest(self.intake.intake, workflow.info().workflow_id, metrics)
+        wid = workflow.info().workflow_id
+        # `carried`: the state of the run this one continues (continue-as-new while handling)
+        self.resumed = carried is not None and self.intake.problem is None
+        self.r = (ServiceRequest.restore(self.intake.intake, wid, Snapshot.model_validate(carried), metrics)
+                  if self.resumed else ServiceRequest(self.intake.intake, wid, metrics))
         self.steps = LocalSteps()
         self.dispatcher = Dispatcher(self.r, self.steps, self._publish)
         self.done = False
@@ -56,9 +61,10 @@ class ServiceRequestWorkflow:
         self.confirmation: Confirm | None = None
         self.answer: SurveyAnswer | None = None
         self.published: dict[str, Any] = {}
+        self.flushing = False
 
     @workflow.run
-    async def run(self, intake: Any) -> RequestStatus:
+    async def run(self, intake: Any, carried: Any = None) -> RequestStatus:
         if self.intake.problem:
             await self.reject(self.intake.problem)
         await run_tasks(self.lifecycle(), self.flush_to_archive(), *(self.watch_clock(name) for name in CLOCKS),
@@ -66,12 +72,14 @@ class ServiceRequestWorkflow:
         return self.r.status(workflow.now())
 
     async def lifecycle(self) -> None:
-        await self.accept()
-        self.r.classify(workflow.now())
-        self._publish()
-        await watch_for_incident(self.r, self.steps, self._publish)
+        if not self.resumed:
+            await self.accept()
+            self.r.classify(workflow.now())
+            self._publish()
+            await watch_for_incident(self.r, self.steps, self._publish)
         while True:
-            await self.handle()
+            await self.handle(resumed=self.resumed)
+            self.resumed = False
             if not await self.close():
                 continue  # the customer rejected the result or the checker refused it: handle again
             if not await self.revisit():
@@ -102,10 +110,12 @@ class ServiceRequestWorkflow:
         raise ApplicationError(reason, type="InvalidIntake", non_retryable=True)
 
     # --- 3 处理 handling ----------------------------------------------------------------------------------------
-    async def handle(self) -> None:
-        """Wait for the agents' actions (update `act`) until the request is resolved."""
+    async def handle(self, resumed: bool = False) -> None:
+        """Wait for the agents' actions (update `act`) until the request is resolved. A long case continues as a new
+        run while it waits here, with its state (`resumed`: this run is that continuation)."""
         r, d = self.r, self.r.dispatch
-        r.begin_handling(workflow.now())
+        if not resumed:
+            r.begin_handling(workflow.now())
         self._publish()
         while True:
             if d.hold and (d.hold[0] != r.owner or d.wanted):  # reassigned by hand, or transferred
@@ -114,10 +124,24 @@ class ServiceRequestWorkflow:
                 await self.dispatcher.run()
                 continue
             await workflow.wait_condition(lambda: r.stage == "resolved" or d.wanted
-                                          or (d.hold is not None and d.hold[0] != r.owner))
+                                          or (d.hold is not None and d.hold[0] != r.owner) or self._history_full())
             if r.stage == "resolved":
                 break
+            if self._history_full():
+                await self._continue_as_new()
         await self.dispatcher.release("resolved")
+
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or \
+            info.get_current_history_length() >= self.r.pack.continue_as_new_after
+
+    async def _continue_as_new(self) -> NoReturn:
+        """Bounded history (issue 15): once the archive has every line and no handler is running, the request
+        continues as a new run with its state; clocks and ladder re-arm from it."""
+        await workflow.wait_condition(lambda: not self.r.outbox.pending and not self.flushing and self.steps.idle
+                                      and workflow.all_handlers_finished())
+        workflow.continue_as_new(args=[self.r.intake, self.r.snapshot()])
 
     # --- 4 办结 closure -----------------------------------------------------------------------------------------
     async def close(self) -> bool:
@@ -311,7 +335,9 @@ class ServiceRequestWorkflow:
                 return
             summary = (f"archive {len(batch.events)} event(s), {len(batch.notices)} notice(s)"
                        f"{', final record' if batch.final else ''} · stage {batch.projection.stage}")
+            self.flushing = True
             await local(ArchiveActivities.persist, batch, summary)
+            self.flushing = False
 
     def _publish(self) -> None:
         """Keep the Web UI current: search attributes (never PII) and the run's current details."""
