@@ -1,7 +1,8 @@
 """Archive writes and reads of incidents (突发事件, SEEDS §11), beside archive/store.py and in its manner: SQL only
 (notices arrive rendered by activities/incidents.py), and every write is idempotent (INSERT … ON CONFLICT DO NOTHING
-on SQLite and PostgreSQL) so activity retries and workflow replays never duplicate an audit line, a link or a
-notice. Imports models and the archive beside it; never activities or workflows.
+on SQLite and PostgreSQL, or a look first under the incident row's lock) so activity retries and workflow replays
+never duplicate an audit line, a link or a notice. The incident's operation log is insert-only and hash-chained like
+a request's (archive/audit_chain.py). Imports models and the archive beside it; never activities or workflows.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from archive.audit_chain import INCIDENT_LOG
 from archive.incident_tables import ComplaintSighting, IncidentEventRow, IncidentLinkRow, IncidentRow
-from archive.store import CONTACT_COLUMNS, REQUESTS, Archive, check_rendered
+from archive.store import CHAIN_COLUMNS, CONTACT_COLUMNS, REQUESTS, Archive, check_rendered, write_transaction
 from models.incident import ComplaintSeen, IncidentBatch
 from models.records import Outgoing
 
@@ -38,12 +40,18 @@ def persist_incident(archive: Archive, batch: IncidentBatch, rendered: Sequence[
     upsert = upsert.on_conflict_do_update(
         index_elements=["incident_id"], set_={k: upsert.excluded[k] for k in values if k != "incident_id"},
         where=INCIDENTS.c.updated_at <= upsert.excluded.updated_at)  # a stale batch must not win
-    with archive.transaction() as session:
+    with write_transaction(archive.engine) as session:  # BEGIN IMMEDIATE on SQLite: one chain writer at a time
         session.execute(upsert)
         if batch.events:  # 000 §3.2 operation log; 002 §2.4.3 never modified or deleted
-            session.execute(archive.insert(EVENTS)
-                            .values([e.model_dump(mode="json") | {"at": e.at} for e in batch.events])
-                            .on_conflict_do_nothing(index_elements=["incident_id", "seq"]))
+            session.execute(select(INCIDENTS.c.id).where(INCIDENTS.c.incident_id == incident_id).with_for_update())
+            seqs = {e.seq for e in batch.events}
+            written = set(session.execute(select(EVENTS.c.seq).where(EVENTS.c.incident_id == incident_id,
+                                                                     EVENTS.c.seq.in_(seqs))).scalars())
+            new: dict[int, dict[str, Any]] = {}
+            for e in batch.events:  # the first line for a seq stays: a retry or a replay adds nothing
+                if e.seq not in written:
+                    new.setdefault(e.seq, e.model_dump(mode="json") | {"at": e.at})
+            archive.append_chain(session, INCIDENT_LOG, incident_id, list(new.values()))
         if batch.links:
             session.execute(archive.insert(LINKS)
                             .values([{"incident_id": incident_id, "request_id": r, "linked_at": batch.updated_at}
@@ -99,7 +107,8 @@ def get_incident(archive: Archive, incident_id: str) -> dict[str, Any] | None:
 
 
 def incident_trail(archive: Archive, incident_id: str) -> list[dict[str, Any]]:
-    return _rows(archive, select(EVENTS).where(EVENTS.c.incident_id == incident_id).order_by(EVENTS.c.seq))
+    rows = _rows(archive, select(EVENTS).where(EVENTS.c.incident_id == incident_id).order_by(EVENTS.c.seq))
+    return [{k: v for k, v in row.items() if k not in CHAIN_COLUMNS} for row in rows]
 
 
 def first_contacts(archive: Archive, request_ids: Iterable[str]) -> list[dict[str, Any]]:

@@ -126,7 +126,8 @@ def adopt(conn: Connection) -> str | None:
     found = matching[-1]
     if version is not None and order.index(found) <= order.index(version):
         return None  # alembic_version already accounts for these tables
-    differences = _differences(conn, present)
+    expected = dict(_later_changes())[found]  # what migrations after `found` change is not a difference
+    differences = [difference for difference in _differences(conn, present) if difference not in expected]
     if differences:
         raise SchemaError(f"archive tables differ from migration {found}: {differences[0]}"
                           + (f" (+{len(differences) - 1} more)" if len(differences) > 1 else ""))
@@ -134,17 +135,29 @@ def adopt(conn: Connection) -> str | None:
     return found
 
 
-@functools.lru_cache(maxsize=1)
 def tables_by_revision() -> tuple[tuple[str, frozenset[str]], ...]:
-    """Each revision, oldest first, with the archive tables the database has there: the migrations run once on a
-    scratch in-memory SQLite (the migrations only ever add tables, so this also tells an archive's revision)."""
+    """Each revision, oldest first, with the archive tables the database has there (every revision adds a table,
+    so this also tells an archive's revision)."""
+    return tuple((revision, tables) for revision, tables, _ in _scratch_revisions())
+
+
+def _later_changes() -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each revision with how its tables differ from the model: what later migrations change (0004 adds columns)."""
+    return tuple((revision, changes) for revision, _, changes in _scratch_revisions())
+
+
+@functools.lru_cache(maxsize=1)
+def _scratch_revisions() -> tuple[tuple[str, frozenset[str], frozenset[str]], ...]:
+    """The migrations run once, revision by revision, on a scratch in-memory SQLite: each revision's tables and
+    their differences from the model."""
     engine = create_engine("sqlite://", poolclass=pool.StaticPool)
-    found: list[tuple[str, frozenset[str]]] = []
+    found: list[tuple[str, frozenset[str], frozenset[str]]] = []
     try:
         with engine.begin() as conn:
             for revision in [line.split(":")[0] for line in history()]:
                 _command(conn, "sqlite://", command.upgrade, revision)
-                found.append((revision, frozenset(inspect(conn).get_table_names()) & OWN_TABLES))
+                tables = frozenset(inspect(conn).get_table_names()) & OWN_TABLES
+                found.append((revision, tables, frozenset(_differences(conn, tables))))
     finally:
         engine.dispose()
     return tuple(found)

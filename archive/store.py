@@ -6,13 +6,15 @@ beside it and infra.logconfig; never activities or workflows.
 
 Every write is idempotent so activity retries and workflow replays never duplicate a row or a notification:
 registration by request_id, audit lines by (request_id, seq), outbox rows by notice key, archive records by
-(request_id, closure) — INSERT … ON CONFLICT DO NOTHING on both dialects. One exception: an audit line written by a
-workflow task that never completed (its history was discarded) is replaced by the completed task's line for the
-same seq, so the trail always matches the workflow's history.
+(request_id, closure) — INSERT … ON CONFLICT DO NOTHING on both dialects. Audit lines are insert-only and hash-chained
+(archive/audit_chain.py, 002 §2.4.3): a different line for a seq that has one (written by a workflow task that
+failed after its local activities ran, and was retried with other lines) is added as a further revision, never
+written over, and the trail shows the newest task's line.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,25 +23,29 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, make_url, or_, update
+from sqlalchemy import ColumnElement, Engine, Table, create_engine, event, insert, make_url, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, select
 
-from archive import directory_tables, incident_tables
-from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
+from archive import audit_chain, directory_tables, incident_tables
+from archive.audit_chain import INCIDENT_LOG, LOGS, REQUEST_LOG, Head, Log
+from archive.tables import ArchiveRecord, AuditHead, AuditRow, OutboxRow, RequestRow
 from infra.logconfig import get_logger
 from infra.private_files import private_sqlite
-from models.records import Notice, Outgoing, PersistBatch, Registered, Registration, Rejection
+from models.records import AuditEvent, Notice, Outgoing, PersistBatch, Registered, Registration, Rejection
 from models.status import TERMINAL_STAGES
 
 DEFAULT_URL = "sqlite:///.data/kefu.db"
 TICKET_TZ = ZoneInfo("Asia/Shanghai")  # the ticket's date is the acceptance day where the center works
 TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__,  # type: ignore[list-item]
-                       *directory_tables.TABLES, *incident_tables.TABLES]
+                       AuditHead.__table__, *directory_tables.TABLES, *incident_tables.TABLES]
 REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
+HEADS: Table = AuditHead.__table__  # type: ignore[assignment]
+LOG_TABLES: dict[str, Table] = {REQUEST_LOG.name: AUDIT, INCIDENT_LOG.name: incident_tables.IncidentEventRow.__table__}  # type: ignore[dict-item]
+CHAIN_COLUMNS = ("prev_hash", "hash", "task_at")  # not part of a trail line as readers see it
 OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
 # What a notice is rendered with (activities/notify.py Notifier.render): the work order and the customer's contact.
 CONTACT_COLUMNS: tuple[str, ...] = ("ticket", "request_type", "priority", "customer_name", "customer_phone",
@@ -203,29 +209,22 @@ class Archive:
         _check(batch)
         check_rendered(batch.notices, rendered, request_id)
         now = datetime.now(UTC)
-        with self.transaction() as session:
-            # Projection first (the write lock on SQLite); a stale batch (older updated_at) must not win.
+        with write_transaction(self.engine) as session:
+            # The request row first, locked (on SQLite, BEGIN IMMEDIATE): its audit chain grows one writer at a time.
+            row = session.exec(select(RequestRow).where(RequestRow.request_id == request_id).with_for_update()
+                               ).one_or_none()
+            if row is None:
+                raise _unregistered(request_id)
+            # A stale batch (older updated_at) must not win.
             applied = session.execute(
                 update(REQUESTS)
                 .where(REQUESTS.c.request_id == request_id, REQUESTS.c.updated_at <= projection.updated_at)
                 .values(projection.model_dump(exclude={"request_id", "ticket"}))
             ).rowcount
-            row = session.exec(select(RequestRow).where(RequestRow.request_id == request_id)).one_or_none()
-            if row is None:
-                raise _unregistered(request_id)
             if not applied:
                 log.warning("stale projection not applied", request_id=request_id, updated_at=projection.updated_at)
             if batch.events:  # 000 §3.2 operation log; 002 §2.4.3 records not modified or deleted
-                rows = self.insert(AUDIT).values([line.model_dump(mode="json") | {"at": line.at}
-                                                  for line in batch.events])
-                # A replayed line is a no-op. A different line under the same seq was written by a workflow task
-                # that failed after its local activities ran (its history was discarded and the retry ordered
-                # events differently, e.g. a signal first): the completed task's line replaces it.
-                changed = {c: getattr(rows.excluded, c) for c in ("at", "actor_id", "actor_role", "action", "stage",
-                                                                   "detail", "rejected")}
-                session.execute(rows.on_conflict_do_update(
-                    index_elements=["request_id", "seq"], set_=changed,
-                    where=or_(*(AUDIT.c[c] != rows.excluded[c] for c in ("action", "at", "actor_id", "stage")))))
+                self._append_audit(session, request_id, batch.events, projection.updated_at)
             queued = self.queue_notices(session, rendered, now)
             if batch.final:  # 000 §1.2 archived for traceability; 002 §6.3 retention by class
                 session.execute(
@@ -245,6 +244,51 @@ class Archive:
                     .on_conflict_do_nothing(index_elements=["request_id", "closure"])
                 )
         return queued
+
+    def _append_audit(self, session: Session, request_id: str, events: Sequence[AuditEvent],
+                      task_at: datetime) -> None:
+        """The batch's audit lines, insert-only. A line already there (a retry, a replay) is skipped. A different
+        line for a seq that has one comes from a workflow task that failed after this activity ran and was
+        retried (its history discarded, events numbered otherwise, e.g. a signal first): it is added as the seq's
+        next revision, and the trail shows the line of the newest task (task_at: the batch's updated_at,
+        deterministic on replay and later for a retry). The caller holds the request row's lock."""
+        existing: dict[int, list[dict[str, Any]]] = {}
+        query = select(AUDIT).where(AUDIT.c.request_id == request_id, AUDIT.c.seq.in_({e.seq for e in events}))
+        for found in session.execute(query).mappings():
+            existing.setdefault(found["seq"], []).append(dict(found))
+        lines: list[dict[str, Any]] = []
+        for written in events:
+            line = written.model_dump(mode="json") | {"at": written.at, "task_at": task_at}
+            rows = existing.setdefault(written.seq, [])
+            current = audit_chain.effective(rows)
+            if current is not None and audit_chain.same_line(REQUEST_LOG, current, line):
+                continue
+            if any(audit_chain.same_line(REQUEST_LOG, row, line) and row["task_at"] == task_at for row in rows):
+                continue  # a retry of an older task's write, kept as superseded before
+            line["revision"] = max((row["revision"] for row in rows), default=-1) + 1
+            if line["revision"]:
+                newest = audit_chain.effective([*rows, line]) is line
+                log.info("audit line superseded" if newest else "audit line of an older task kept as superseded",
+                         request_id=request_id, seq=written.seq, revision=line["revision"])
+            rows.append(line)
+            lines.append(line)
+        self.append_chain(session, REQUEST_LOG, request_id, lines)
+
+    def append_chain(self, session: Session, chain: Log, owner_id: str, lines: Sequence[dict[str, Any]]) -> None:
+        """Insert lines at the end of the owner's chain, sealed (prev_hash, hash), and move its head in audit_heads,
+        in the caller's transaction; the caller holds the owner row's lock (SELECT … FOR UPDATE; BEGIN IMMEDIATE
+        on SQLite), so no other writer reads the same head."""
+        if not lines:
+            return
+        where = (HEADS.c.log == chain.name, HEADS.c.owner_id == owner_id)
+        known = session.execute(select(HEADS.c.lines, HEADS.c.hash).where(*where)).one_or_none()
+        head = Head(known.lines, known.hash) if known else audit_chain.EMPTY
+        sealed, head = audit_chain.seal(chain, head, lines)
+        session.execute(insert(LOG_TABLES[chain.name]), sealed)  # plain INSERT: a clash is an error, never skipped
+        if known:
+            session.execute(update(HEADS).where(*where).values(lines=head.lines, hash=head.hash))
+        else:
+            session.execute(insert(HEADS).values(log=chain.name, owner_id=owner_id, lines=head.lines, hash=head.hash))
 
     # --- reads --------------------------------------------------------------------------------------------
 
@@ -320,9 +364,37 @@ class Archive:
             return [_public(row) for row in rows]
 
     def audit_trail(self, request_id: str) -> list[dict[str, Any]]:
+        """The request's operation log in seq order, one line per seq: the one the newest workflow task wrote
+        (superseded revisions stay in the archive; audit_chains reads every row)."""
+        query = select(AUDIT).where(AUDIT.c.request_id == request_id).order_by(AUDIT.c.seq, AUDIT.c.revision)
         with Session(self.engine) as session:
-            rows = session.exec(select(AuditRow).where(AuditRow.request_id == request_id).order_by(col(AuditRow.seq)))
-            return [_public(row) for row in rows.all()]
+            rows = [dict(row) for row in session.execute(query).mappings()]
+        by_seq: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_seq.setdefault(row["seq"], []).append(row)
+        lines = (audit_chain.effective(versions) for versions in by_seq.values())
+        return [{k: v for k, v in line.items() if k != "id" and k not in CHAIN_COLUMNS} for line in lines if line]
+
+    def audit_chains(self, owner_id: str | None = None) -> Iterator[tuple[Log, str, list[dict[str, Any]], Head | None]]:
+        """Every audit chain (requests' and incidents'), or the chains of one request or incident id: (log, owner
+        id, its rows in the order they were written, its audit_heads record). For archive/audit_chain.verify_chain;
+        streams, so a large archive is never in memory at once."""
+        with Session(self.engine) as session:
+            heads_query = select(HEADS)
+            if owner_id is not None:
+                heads_query = heads_query.where(HEADS.c.owner_id == owner_id)
+            heads = {(h.log, h.owner_id): Head(h.lines, h.hash) for h in session.execute(heads_query)}
+            for name, table in LOG_TABLES.items():
+                chain, owner = LOGS[name], table.c[LOGS[name].owner]
+                query = select(table).order_by(owner, table.c.id).execution_options(yield_per=1000)
+                if owner_id is not None:
+                    query = query.where(owner == owner_id)
+                rows = session.execute(query).mappings()
+                for current, group in itertools.groupby(rows, key=lambda row: row[chain.owner]):
+                    yield chain, current, [dict(row) for row in group], heads.pop((name, current), None)
+                for (log_name, orphan), head in sorted(heads.items()):
+                    if log_name == name:  # a head whose every row is gone
+                        yield chain, orphan, [], head
 
     def outbox(self, request_id: str | None = None) -> list[dict[str, Any]]:
         query = select(OutboxRow).order_by(col(OutboxRow.id))

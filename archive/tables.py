@@ -3,7 +3,8 @@ tables. Only archive/ uses them; they are never workflow or activity payloads. I
 
 Records are truthful and never modified or deleted at will (002 §2.4.3): audit lines, queued notices and archive
 records are insert-only; only the request projection row is updated in place (it is a read model, rebuilt from
-the workflow's state on every transition).
+the workflow's state on every transition), and audit_heads, which records where each audit chain ends
+(archive/audit_chain.py).
 """
 
 from __future__ import annotations
@@ -112,16 +113,37 @@ class LogRowBase(SQLModel):
     action: str = Field(max_length=64)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
     rejected: bool = False
+    # The hash chain (archive/audit_chain.py): NULL only on a row kefu did not write.
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
 
 
 class AuditRow(LogRowBase, table=True):
-    """A request's operation log (000 §3.2), with the stage the request was in."""
+    """A request's operation log (000 §3.2), with the stage the request was in.
+
+    Insert-only. A seq normally has one line (revision 0). A workflow task that wrote lines and then failed
+    (its history discarded) may be retried with other lines under the same seqs: each such line is a further
+    revision, and the trail shows the one the newest task wrote (task_at), the others kept as superseded."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("request_id", "seq", name="uq_audit_request_seq"),)
+    __table_args__ = (UniqueConstraint("request_id", "seq", "revision", name="uq_audit_request_seq_revision"),)
 
     request_id: str = Field(index=True, max_length=64)
     stage: str = Field(max_length=32)
+    revision: int = 0
+    task_at: datetime | None = at_field()  # the writing workflow task's time (its batch's updated_at)
+
+
+class AuditHead(SQLModel, table=True):
+    """Where each audit chain ends (log 'request' or 'incident', the owner's id): its length and last hash, so
+    lines removed from its end, or appended outside kefu, are found. Updated in the transaction that appends."""
+
+    __tablename__ = "audit_heads"
+
+    log: str = Field(primary_key=True, max_length=16)
+    owner_id: str = Field(primary_key=True, max_length=64)
+    lines: int
+    hash: str = Field(max_length=64)
 
 
 class OutboxRow(SQLModel, table=True):

@@ -13,6 +13,7 @@
     kefu sla POLICY CLASS [--start T]        explain deadlines without starting anything
     kefu policy list|show ID|check FILE      policy packs
     kefu db upgrade|downgrade REV|current    archive schema migrations (Alembic; production's only schema path)
+    kefu audit verify ID|--all               recompute the audit trails' hash chains; exit 2 when one does not hold
     kefu doctor [--require-encryption]       health checks, one line each; exit 0 healthy, 2 otherwise
     kefu agent import|add|list|remove        the agent directory that dispatch assigns from (docs/assignment.md)
     kefu incident declare|link|update|resolve|review|show|list   incidents 突发事件 (docs/incidents.md)
@@ -429,6 +430,11 @@ def parser() -> argparse.ArgumentParser:
     db.add_argument("revision", nargs="?", help="upgrade: target (default head); downgrade: target (required, "
                     "e.g. -1 or base)")
 
+    au = cmd("audit", "verify: recompute the audit trails' hash chains (DATABASE_URL); exit 2 when one does not hold")
+    au.add_argument("action", choices=["verify"])
+    au.add_argument("id", nargs="?", metavar="ID", help="a request or incident id")
+    au.add_argument("--all", action="store_true", help="every request's and incident's chain")
+
     agents_cli.add_parser(cmd)
     incident_cli.add_parser(cmd)
 
@@ -467,6 +473,35 @@ def run_db(args: argparse.Namespace) -> None:
         raise CliError(str(exc).splitlines()[0]) from exc
     except SQLAlchemyError as exc:
         raise CliError(f"database: {str(exc).splitlines()[0]}") from exc
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """`kefu audit verify ID|--all`: every row changed, removed or inserted out of order, one line each naming its
+    request (or incident) and seq; 0 when every chain holds, 2 otherwise (002 §2.4.3). --json adds each chain's
+    head hash, to record outside the archive (docs/security.md#audit-trail)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from archive.audit_chain import verify_chain
+    from archive.store import Archive
+
+    if bool(args.id) == args.all:
+        raise CliError("give a request or incident ID, or --all")
+    store = Archive()
+    try:
+        chains = [verify_chain(*chain) for chain in store.audit_chains(args.id)]
+    except SQLAlchemyError as exc:
+        raise CliError(f"database: {str(exc).splitlines()[0]}") from exc
+    finally:
+        store.close()
+    if args.id and not chains:
+        raise CliError(f"ID: no audit trail of a request or incident {args.id} in the archive")
+    problems = [problem for chain in chains for problem in chain.problems]
+    report = {"ok": not problems, "chains": [c.as_json() for c in chains], "problems": [p.as_json() for p in problems]}
+    lines, superseded = sum(c.lines for c in chains), sum(c.superseded for c in chains)
+    summary = (f"{len(problems)} problem(s) in {sum(bool(c.problems) for c in chains)} of {len(chains)} chain(s)"
+               if problems else f"{len(chains)} chain(s) hold") + f": {lines} line(s), {superseded} superseded"
+    emit(report, args.json, lambda _: "\n".join([*map(str, problems), summary]))
+    return 2 if problems else 0
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -599,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "doctor":
             return run_doctor(args)
+        if args.command == "audit":
+            return run_audit(args)
         if args.command == "db":
             run_db(args)
         elif args.command == "agent":

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from structlog.testing import capture_logs
 from temporalio.testing import ActivityEnvironment
 
@@ -133,9 +134,27 @@ def test_persist_replay_writes_nothing_twice(archive: Archive) -> None:
     assert row["description"] == "宽带无法上网" and row["customer_name"] == "张三丰"  # registration untouched
 
 
-def test_a_failed_tasks_line_is_replaced_by_the_completed_tasks_line(archive: Archive) -> None:
+def stored_lines(archive: Archive, request_id: str = "R-1") -> list[tuple[int, str]]:
+    """(seq, action) of every audit row the archive holds for the request, in the order they were written."""
+    with archive.engine.connect() as conn:
+        return [(seq, action) for seq, action in conn.execute(
+            text("SELECT seq, action FROM audit_events WHERE request_id = :r ORDER BY id"), {"r": request_id})]
+
+
+def test_a_different_line_for_a_written_seq_never_changes_the_stored_line(archive: Archive) -> None:
+    """Audit lines are insert-only (002 §2.4.3). A second write of another line under an existing (request_id, seq)
+    — a retried workflow task, or anyone re-running one — used to overwrite the stored line (issue 14)."""
+    archive.register(registration())
+    archive.persist(PersistBatch(projection=projection(archive, minutes=1), events=[event(0, action="accepted")]))
+    archive.persist(PersistBatch(projection=projection(archive, minutes=2), events=[event(0, action="rewritten")]))
+    assert stored_lines(archive)[0] == (0, "accepted")
+    assert stored_lines(archive) == [(0, "accepted"), (0, "rewritten")]  # the second is a further revision
+
+
+def test_a_failed_tasks_line_is_superseded_by_the_completed_tasks_line_and_kept(archive: Archive) -> None:
     """A workflow task whose local activities ran but which never completed wrote seq 0-1; its retry took a signal
-    first, so the same seqs carry other lines. The completed task's lines win; a plain replay changes nothing."""
+    first, so the same seqs carry other lines. The trail shows the completed task's lines; the failed task's stay
+    in the archive, superseded; a plain replay changes nothing."""
     archive.register(registration())
     failed = PersistBatch(projection=projection(archive, minutes=1), events=[event(0, action="accepted"),
                                                                             event(1, action="classified")])
@@ -145,8 +164,24 @@ def test_a_failed_tasks_line_is_replaced_by_the_completed_tasks_line(archive: Ar
                                      event(2, action="classified")])
     archive.persist(completed)
     archive.persist(completed)  # a retry of the completed task's activity
-    assert [(e["seq"], e["action"]) for e in archive.audit_trail("R-1")] == [
-        (0, "incident_linked"), (1, "accepted"), (2, "classified")]
+    archive.persist(failed)  # the failed task's activity, late: an older task never wins
+    trail = archive.audit_trail("R-1")
+    assert [(e["seq"], e["action"], e["revision"]) for e in trail] == [
+        (0, "incident_linked", 1), (1, "accepted", 1), (2, "classified", 0)]
+    assert not {"prev_hash", "hash", "task_at", "id"} & set(trail[0])
+    assert stored_lines(archive) == [(0, "accepted"), (1, "classified"), (0, "incident_linked"), (1, "accepted"),
+                                     (2, "classified")]
+
+
+def test_an_older_tasks_late_line_is_kept_but_never_shown(archive: Archive) -> None:
+    """The failed task's activity may commit after its retry's (it was still running when the task failed): its
+    line is kept, and the trail still shows the newer task's (task_at: the batch's updated_at)."""
+    archive.register(registration())
+    archive.persist(PersistBatch(projection=projection(archive, minutes=2), events=[event(0, action="completed")]))
+    archive.persist(PersistBatch(projection=projection(archive, minutes=1), events=[event(0, action="orphan")]))
+    archive.persist(PersistBatch(projection=projection(archive, minutes=1), events=[event(0, action="orphan")]))
+    assert [e["action"] for e in archive.audit_trail("R-1")] == ["completed"]
+    assert stored_lines(archive) == [(0, "completed"), (0, "orphan")]
 
 
 def test_persist_unregistered_request_is_refused(archive: Archive) -> None:

@@ -48,7 +48,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
-REVISIONS = ("0001", "0002", "0003")  # initial archive, agent directory (issue 6), incidents (issue 6)
+REVISIONS = ("0001", "0002", "0003", "0004")  # initial, agent directory, incidents (issue 6), audit chain (issue 14)
 HEAD = REVISIONS[-1]
 
 
@@ -182,22 +182,34 @@ def test_db_upgrade_adopts_an_archive_an_older_kefu_created(db_url: str, monkeyp
     assert _diff(db_url) == []
 
 
+def _older_kefu(url: str, tables_of: str, version: str | None) -> None:
+    """The archive an older kefu left: the tables of revision `tables_of` as it created them, stamped `version`
+    (None: no alembic_version, create_all only)."""
+    from sqlalchemy import text
+
+    migrate.upgrade(url, tables_of)
+    engine = create_engine(database_url(url), poolclass=pool.NullPool)
+    with engine.begin() as conn:
+        if version is None:
+            conn.execute(text("DROP TABLE alembic_version"))
+        else:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": version})
+    engine.dispose()
+
+
 def test_db_upgrade_adopts_an_older_schema_then_migrates_it(sqlite_url: str) -> None:
     """An archive from before the agent directory (only 0001's tables, no version) is stamped 0001 and upgraded."""
-    from sqlmodel import SQLModel
-
-    store = Archive(sqlite_url)
-    first = {"requests", "audit_events", "outbox", "archive_records"}
-    SQLModel.metadata.create_all(store.engine, tables=[t for t in TABLES if t.name in first])
-    store.close()
+    _older_kefu(sqlite_url, "0001", None)
+    assert migrate.current(sqlite_url) is None
     assert migrate.upgrade(sqlite_url) == HEAD
     assert _tables(sqlite_url) == OWN | {"alembic_version"} and _diff(sqlite_url) == []
 
 
 def test_db_upgrade_stamps_past_tables_create_all_added_to_a_versioned_archive(sqlite_url: str) -> None:
-    """Versioned at 0002, then an older worker's create_all added the incident tables: upgrade stamps, not fails."""
-    assert migrate.upgrade(sqlite_url, "0002") == "0002"
-    Archive(sqlite_url).create_schema()
+    """Versioned at 0002, then an older worker's create_all added the incident tables (as 0003 has them): upgrade
+    stamps 0003 and migrates on, not fails."""
+    _older_kefu(sqlite_url, "0003", "0002")
+    assert migrate.current(sqlite_url) == "0002"
     assert migrate.upgrade(sqlite_url) == HEAD
     assert _diff(sqlite_url) == []
 
@@ -213,5 +225,91 @@ def test_an_archive_that_matches_no_migration_is_refused_in_one_line(sqlite_url:
     store.close()
     code, _, err = _kefu(sqlite_url, monkeypatch, capsys, "db", "upgrade")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert err.startswith("kefu db: archive tables differ from migration 0003: column requests.nps missing")
+    assert err.startswith(f"kefu db: archive tables differ from migration {HEAD}: column requests.nps missing")
     assert migrate.current(sqlite_url) is None  # nothing stamped
+
+
+# --- issue 14: 0004 chains the audit lines an upgraded archive already holds ----------------------------------------
+def test_0004_adds_and_backfills_the_chain_so_verify_holds(db_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Lines written at 0003 (as its store wrote them) are chained in the order written, each chain's head is
+    recorded, `kefu audit verify --all` holds, new lines chain on, and an edit afterwards is caught."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from archive.tables import JSONDoc, UTCDateTime
+    from models.records import PersistBatch
+    from tests.integration.test_archive import event, projection, registration
+
+    assert migrate.upgrade(db_url, "0003") == "0003"
+    at = datetime(2026, 11, 21, 17, 30, 0, 123456, tzinfo=UTC)
+
+    def columns_of(*owner: str) -> list[sa.ColumnClause]:
+        return [*map(sa.column, (*owner, "seq", "actor_id", "actor_role", "action", "rejected")),
+                sa.column("at", UTCDateTime()), sa.column("detail", JSONDoc)]
+
+    audit = sa.table("audit_events", *columns_of("request_id", "stage"))
+    incident = sa.table("incident_events", *columns_of("incident_id"))
+    line = {"actor_id": "agent-7", "actor_role": "agent", "action": "note", "rejected": False,
+            "detail": {"fraction": 0.5, "text": "账单明细", "amount": 1e20}}
+    engine = create_engine(database_url(db_url), poolclass=pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(audit), [line | {"request_id": r, "stage": "handling", "seq": s, "at": at + timedelta(s)}
+                                        for r, count in (("old-1", 3), ("old-2", 2)) for s in range(count)])
+        conn.execute(sa.insert(incident), [line | {"incident_id": "INC-old", "seq": s, "at": at} for s in range(2)])
+    engine.dispose()
+
+    assert migrate.upgrade(db_url) == HEAD and _diff(db_url) == []
+    engine = create_engine(database_url(db_url), poolclass=pool.NullPool)
+    try:
+        columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ("audit_events", "incident_events")}
+        with engine.connect() as conn:
+            unchained = conn.execute(sa.text("SELECT count(*) FROM audit_events WHERE hash IS NULL OR revision <> 0"
+                                             )).scalar()
+            heads = conn.execute(sa.text("SELECT log, owner_id, lines FROM audit_heads ORDER BY owner_id")).all()
+    finally:
+        engine.dispose()
+    assert {"revision", "task_at", "prev_hash", "hash"} <= columns["audit_events"]
+    assert {"prev_hash", "hash"} <= columns["incident_events"]
+    assert unchained == 0
+    assert [tuple(h) for h in heads] == [("incident", "INC-old", 2), ("request", "old-1", 3), ("request", "old-2", 2)]
+    code, out, err = _kefu(db_url, monkeypatch, capsys, "audit", "verify", "--all")
+    assert (code, out.strip()) == (0, "3 chain(s) hold: 7 line(s), 0 superseded"), err
+
+    store = Archive(db_url)
+    try:
+        store.register(registration("old-1"))
+        store.persist(PersistBatch(projection=projection(store, "old-1"), events=[event(3, "old-1")]))
+        capsys.readouterr()
+        code, out, err = _kefu(db_url, monkeypatch, capsys, "audit", "verify", "old-1")
+        assert (code, out.strip()) == (0, "1 chain(s) hold: 4 line(s), 0 superseded"), err
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE audit_events SET action = 'erased' WHERE request_id = 'old-2' AND seq = 0"))
+    finally:
+        store.close()
+    code, out, _ = _kefu(db_url, monkeypatch, capsys, "audit", "verify", "--all")
+    assert code == 2 and out.splitlines()[0].startswith("request old-2 seq 0: changed:")
+
+
+def test_an_unversioned_archive_of_0003_is_adopted_then_chained(sqlite_url: str) -> None:
+    """create_all by a kefu of 0003 (no version): its tables differ from the model only by what 0004 adds."""
+    _older_kefu(sqlite_url, "0003", None)
+    assert migrate.upgrade(sqlite_url) == HEAD and _diff(sqlite_url) == []
+
+
+def test_0004_downgrades_unless_superseded_lines_would_be_lost(sqlite_url: str) -> None:
+    from models.records import PersistBatch
+    from tests.integration.test_archive import event, projection, registration
+
+    migrate.upgrade(sqlite_url)
+    store = Archive(sqlite_url)
+    store.register(registration())
+    store.persist(PersistBatch(projection=projection(store, minutes=1), events=[event(0, action="a")]))
+    assert migrate.downgrade("0003", sqlite_url) == "0003"
+    assert migrate.upgrade(sqlite_url) == HEAD  # chained again
+    store.persist(PersistBatch(projection=projection(store, minutes=2), events=[event(0, action="b")]))
+    with pytest.raises(RuntimeError, match=r"audit_events: 1 superseded lines \(revision > 0\)"):
+        migrate.downgrade("0003", sqlite_url)
+    assert migrate.current(sqlite_url) == HEAD and len(store.audit_trail("R-1")) == 1
+    store.close()
