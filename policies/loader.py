@@ -151,8 +151,7 @@ def _resolve_calendar(raw: dict[str, Any], file: str, calendars: Mapping[str, Pa
         known = ", ".join(sorted(calendars)) or "none"
         return [Problem(file, "calendar.ref", f"unknown calendar {ref!r}; known: {known} (in {CALENDARS}/ of a "
                         "policy directory)")]
-    stat = path.stat()
-    jurisdiction, problems = _calendar_version(str(path), stat.st_mtime_ns, stat.st_size)
+    jurisdiction, problems = _calendar_version(*_stamp(path))
     if jurisdiction is None:
         return problems
     raw["calendar"] = {**jurisdiction.spec_fields(), **given}
