@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,7 +47,7 @@ from infra.codec_server import serve as serve_codec
 from infra.logconfig import configure_logging, get_logger
 from infra.principal import verifier_from_env
 from infra.private_files import open_private_log, private_dir, tighten_file
-from policies.loader import PolicyError, load_all
+from policies.loader import PolicyError, coverage_warnings, load_all
 from workflows.incident import IncidentWorkflow
 from workflows.principals import PrincipalInterceptor
 from workflows.service_request import ServiceRequestWorkflow
@@ -90,6 +91,8 @@ def build_worker(client: Client, archive: Archive, task_queue: str = temporal_en
     """The worker every entry point uses: `make run`, the demo and the tests. Refuses invalid policy packs."""
     packs = load_all()  # raises PolicyError naming the file and field: never start with a bad pack
     log.info("policy packs loaded", packs=sorted(pack.key for pack in packs.values()))
+    if coverage := coverage_warnings(packs, datetime.now(UTC)):  # issue 16: calendars never silently run out
+        log.warning("; ".join(coverage))
     migrate.prepare(archive)  # created or adopted at the migrations' head: `kefu db upgrade` and doctor agree
     compile_workflows()
     tune_gc()

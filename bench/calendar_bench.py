@@ -1,10 +1,13 @@
 """Micro-benchmark: µs per BusinessCalendar.add for 1, 5, 15 and 60 working days (must be flat in the span).
 
-    python -m bench.calendar_bench [--json]
+    python -m bench.calendar_bench [--json] [--pack service_center]
 
 The calendar carries the real 2026 schedule of Chinese public holidays and make-up days (调休), checked against
 the State Council notice 国务院办公厅关于2026年部分节假日安排的通知 (published 2025-11-04): New Year is Jan 1-3
 with make-up Sunday Jan 4 (not Jan 1 alone); the other dates are as below. No absolute time is asserted.
+The packs take these dates from policies/calendars/cn.yaml; this typed copy is the independent check that they are
+unchanged (tests/unit/test_calendar_data.py). `--pack` times a pack's resolved calendar instead, which also holds
+the statutory days of the provisional years (SEEDS §4.4, docs/policies.md#calendars).
 """
 
 from __future__ import annotations
@@ -59,9 +62,9 @@ def cn_2026_spec() -> CalendarSpec:
 SPANS_DAYS = (1, 5, 15, 60)
 
 
-def run(iterations: int = 40000) -> dict[str, float]:
+def run(iterations: int = 40000, calendar: BusinessCalendar | None = None) -> dict[str, float]:
     """µs per add() call for each span, starting from a spread of instants across 2026 (some before holidays)."""
-    calendar = BusinessCalendar(cn_2026_spec())
+    calendar = calendar or BusinessCalendar(cn_2026_spec())
     zone = ZoneInfo("Asia/Shanghai")
     first = datetime(2026, 1, 1, 8, 0, tzinfo=zone)
     starts = [first + timedelta(days=d, hours=h) for d in range(0, 300, 7) for h in (1, 9)]
@@ -85,8 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--iterations", type=int, default=40000)
+    parser.add_argument("--pack", help="time this policy pack's resolved business calendar")
     args = parser.parse_args(argv)
-    results = run(args.iterations)
+    calendar = None
+    if args.pack:
+        from domain.calendar import business_calendar
+        from policies.loader import get_pack
+
+        calendar = business_calendar(get_pack(args.pack).calendar)
+    results = run(args.iterations, calendar)
     if args.json:
         print(json.dumps({k: round(v, 3) for k, v in results.items()}))
         return 0

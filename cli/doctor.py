@@ -7,13 +7,17 @@ Checks, in order (each returns (name, ok, one-line message)):
     search-attributes  every attribute of infra/search.py is registered with its type
     database           DATABASE_URL is reachable and its schema is at the newest migration (kefu db upgrade)
     codec              the payload keys (KEFU_CODEC_KEYS / KEFU_CODEC_KEY_FILE) load and round-trip
+    calendars          the packs load, and no calendar's official schedules end within 60 days (a warning: later
+                       deadlines are provisional until next year's schedule is loaded, docs/policies.md#calendars)
 
-Encryption off is reported as ok unless `--require-encryption` (production) is given.
+Encryption off is reported as ok unless `--require-encryption` (production) is given. A warning (WARN) leaves the
+deployment healthy: exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -32,6 +36,7 @@ class Check(NamedTuple):
     name: str
     ok: bool
     message: str
+    warn: bool = False  # ok, but someone should act before it stops being ok
 
 
 def _first_line(exc: BaseException) -> str:
@@ -120,16 +125,33 @@ def check_codec(require_encryption: bool = False) -> Check:
     return Check("codec", True, f"encrypting with {codec.encrypt_key_id} ({len(codec.key_ids)} key(s) configured)")
 
 
+def check_calendars(now: datetime | None = None) -> Check:
+    """Issue 16: warn COVERAGE_WARN_DAYS before a calendar's official schedules (holidays, 调休) run out."""
+    from policies.loader import PolicyError, coverage_warnings, load_all
+
+    try:
+        packs = load_all()
+    except PolicyError as exc:
+        return Check("calendars", False, f"policy packs do not load: {exc}")
+    warnings = coverage_warnings(packs, now or datetime.now(UTC))
+    if warnings:
+        return Check("calendars", True, "; ".join(warnings), warn=True)
+    covered = sorted({f"{p.calendar.key} until {p.calendar.covers.last}" for p in packs.values()
+                      if p.calendar.covers is not None})
+    return Check("calendars", True, f"official schedules known: {', '.join(covered) or 'no calendar in use'}")
+
+
 async def run_checks(address: str | None = None, database: str | None = None,
                      require_encryption: bool = False) -> list[Check]:
     temporal, client = await check_temporal(address)
     return [temporal, await check_namespace(client), await check_search_attributes(client),
-            await asyncio.to_thread(check_database, database), check_codec(require_encryption)]
+            await asyncio.to_thread(check_database, database), check_codec(require_encryption), check_calendars()]
 
 
 def render(checks: list[Check]) -> str:
     width = max(len(c.name) for c in checks)
-    return "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.name:<{width}}  {c.message}" for c in checks)
+    return "\n".join(f"{'WARN' if c.warn else 'ok  ' if c.ok else 'FAIL'} {c.name:<{width}}  {c.message}"
+                     for c in checks)
 
 
 def healthy(checks: list[Check]) -> bool:

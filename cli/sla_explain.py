@@ -2,7 +2,7 @@
 
 The deadlines come from the same ledger and calendar the workflow uses (domain.ledger, domain.calendar); this module
 only narrates them: which days count, which are skipped (weekends, holidays) and which are make-up days (调休,
-SEEDS §4.4).
+SEEDS §4.4), and whether the deadline is provisional because it reaches past the calendar's official schedules.
 """
 
 from __future__ import annotations
@@ -78,6 +78,20 @@ def _start_lines(cal: BusinessCalendar, start: datetime) -> list[str]:
     return [f"{line}, {where}: counting begins at the next opening {_local_text(opening, cal.zone)}"]
 
 
+def _provisional_line(cal: BusinessCalendar, start: datetime, end: datetime) -> str:
+    """Why a deadline is provisional: the days it counts past the calendar's official schedules (issue 16)."""
+    covers = cal.covers
+    assert covers is not None  # only a calendar with coverage is ever provisional
+    first, last = start.astimezone(cal.zone).date(), end.astimezone(cal.zone).date()
+    if last > covers.last:
+        outside, year = _range_text(max(first, covers.last + timedelta(days=1)), last), last.year
+    else:
+        outside, year = _range_text(first, min(last, covers.first - timedelta(days=1))), first.year
+    return (f"provisional: {outside} lies outside the official schedules of calendar {cal.spec.key} "
+            f"({covers.first}..{covers.last}); those days count statutory holidays only, no 调休, and the deadline "
+            f"may move when the {year} schedule is loaded")
+
+
 def _day_lines(cal: BusinessCalendar, start: datetime, end: datetime) -> list[str]:
     """Day by day from start to end: counted working time, skipped weekends and holidays, make-up days."""
     zone = cal.zone
@@ -96,7 +110,9 @@ def _day_lines(cal: BusinessCalendar, start: datetime, end: datetime) -> list[st
             lo, hi = max(start, midnight), min(end, midnight + timedelta(days=1))
             seconds = cal.between(lo, hi)
             label = "makeup" if kind == "makeup" else ("full" if seconds == cal.day_seconds else "partial")
-        if segments and label in ("holiday", "weekend", "full") and segments[-1][0] == label:
+        if kind == "holiday" and not cal.is_covered(day):
+            label = "statutory"  # a holiday of the provisional years: statutory days and 补假 only
+        if segments and label in ("holiday", "statutory", "weekend", "full") and segments[-1][0] == label:
             segments[-1][2] = day
             segments[-1][3] += seconds
         else:
@@ -107,6 +123,8 @@ def _day_lines(cal: BusinessCalendar, start: datetime, end: datetime) -> list[st
         span = _range_text(lo_day, hi_day)
         if label == "holiday":
             lines.append(f"skips holidays {span}")
+        elif label == "statutory":
+            lines.append(f"skips statutory holidays {span} (provisional)")
         elif label == "weekend":
             lines.append(f"skips weekend {span}")
         elif label == "makeup":
@@ -125,11 +143,14 @@ def _clock_entry(pack: PolicyPack, name: str, spec: ClockSpec, start: datetime) 
     business = clock.business
     zone = business.zone
     deadline = clock.deadline(start)
+    provisional = clock.calendar.provisional(start, deadline)
     lines: list[str] = []
     if isinstance(clock.calendar, BusinessCalendar):
         lines += _start_lines(clock.calendar, start)
         lines.append(_target_line(spec, clock))
         lines += _day_lines(clock.calendar, start, deadline)
+        if provisional:
+            lines.append(_provisional_line(clock.calendar, start, deadline))
     else:
         lines.append("24x7 clock: absolute time, no working hours, weekends or holidays")
         lines.append(_target_line(spec, clock))
@@ -152,6 +173,7 @@ def _clock_entry(pack: PolicyPack, name: str, spec: ClockSpec, start: datetime) 
         "target_seconds": clock.target,
         "deadline_utc": _iso_utc(deadline),
         "deadline_local": deadline.astimezone(zone).isoformat(),
+        "provisional": provisional,
         "warnings": warnings,
         "source": spec.source,
         "reasoning": lines,
@@ -163,7 +185,8 @@ def explain(pack: PolicyPack, service_class: str, start: datetime) -> dict[str, 
     pack's zone (convenient for the CLI)."""
     if service_class not in pack.classes:
         raise ValueError(f"unknown service class {service_class!r}: {pack.key} has {', '.join(sorted(pack.classes))}")
-    zone = business_calendar(pack.calendar).zone
+    business = business_calendar(pack.calendar)
+    zone = business.zone
     if start.tzinfo is None:
         start = start.replace(tzinfo=zone)
     cls = pack.classes[service_class]
@@ -172,6 +195,8 @@ def explain(pack: PolicyPack, service_class: str, start: datetime) -> dict[str, 
         "class": service_class,
         "label": cls.label,
         "timezone": pack.calendar.timezone,
+        "calendar": {"key": pack.calendar.key,
+                     "covers": business.covers.model_dump(mode="json") if business.covers else None},
         "start_utc": _iso_utc(start),
         "start_local": start.astimezone(zone).isoformat(),
         "clocks": [_clock_entry(pack, name, cls.clocks[name], start) for name in CLOCK_NAMES if name in cls.clocks],
@@ -188,6 +213,7 @@ def render_text(result: dict[str, Any]) -> str:
         out.append(
             f"{entry['clock']}: {entry['target']} ({entry['calendar']}, {_num(entry['target_seconds'])} s)"
             f" → deadline {entry['deadline_local']} = {entry['deadline_utc']}"
+            + (" (provisional)" if entry["provisional"] else "")
         )
         if entry["source"]:
             out.append(f"  source: {entry['source']}")

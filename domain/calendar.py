@@ -11,6 +11,11 @@ special dates — full weeks times the week's work, plus the partial week, plus 
 holiday / make-up adjustments — and its inverse is one more bisect plus O(1) arithmetic. Only the few intervals of
 the final day are walked. Internally everything is integer microseconds, so add/between are exact inverses.
 
+Coverage (SEEDS §4.4, issue 16 "calendars that never silently run out"): a spec resolved from a jurisdiction
+calendar says which dates its official schedule covers. Beyond them it holds the statutory holidays only (no 调休,
+which only the State Council's notice can give), and a deadline whose span leaves the covered dates is
+*provisional*: ``provisional(a, b)``. The deadline itself is computed the same way either way.
+
 DST: intervals are wall-clock, so a 09:00 opening stays 09:00 local across a transition. On the rare day whose
 working span contains a transition (no real zone moves its clocks inside office hours), interval bounds are resolved
 to instants — a nonexistent wall time (spring gap) moves forward to the transition, an ambiguous one (autumn fold)
@@ -76,6 +81,8 @@ class Calendar(Protocol):
 
     def next_opening(self, moment: datetime) -> datetime: ...
 
+    def provisional(self, a: datetime, b: datetime) -> bool: ...
+
 
 class AlwaysOpen:
     """24x7: absolute (UTC) elapsed time, so DST never moves a deadline."""
@@ -94,6 +101,12 @@ class AlwaysOpen:
 
     def next_opening(self, moment: datetime) -> datetime:
         return to_utc(moment, "moment")
+
+    def provisional(self, a: datetime, b: datetime) -> bool:
+        """Never: absolute time needs no holiday schedule."""
+        ensure_aware(a, "a")
+        ensure_aware(b, "b")
+        return False
 
 
 class BusinessCalendar:
@@ -121,8 +134,10 @@ class BusinessCalendar:
             self._week_prefix.append(self._week_prefix[-1] + (done if iso in self._weekdays else 0))
         self._week_us = self._week_prefix[7]
         self.week_seconds: float = _us_to_seconds(self._week_us)
-        self._holidays = frozenset(spec.holidays)
-        self._makeups = frozenset(spec.makeup_days)
+        # The pack's own closures are days off in every year, even on a make-up day of the calendar.
+        self._holidays = frozenset(spec.holidays) | frozenset(spec.closures)
+        self._makeups = frozenset(spec.makeup_days) - frozenset(spec.closures)
+        self.covers = spec.covers
         # Only dates that change a weekday's nominal status matter: a holiday on a working weekday (−1 day) and a
         # make-up day on an off weekday (+1 day). Sorted by date, with prefix sums and cum() at each one.
         special = [(d.toordinal() - _EPOCH_ORD, -done) for d in self._holidays if d.isoweekday() in self._weekdays]
@@ -148,6 +163,16 @@ class BusinessCalendar:
     def next_working_day(self, day: date) -> date:
         """First working date strictly after ``day``."""
         return self._date(self._locate(self._cum(day.toordinal() - _EPOCH_ORD + 1) + 1))
+
+    def is_covered(self, day: date) -> bool:
+        """Whether ``day``'s official schedule is known. A spec without coverage makes no claim: always True."""
+        return self.covers is None or day in self.covers
+
+    def provisional(self, a: datetime, b: datetime) -> bool:
+        """Whether working time from ``a`` to ``b`` crosses a date whose official schedule is not known: the count
+        then rests on the statutory holidays alone, and may move when the year's notice is loaded."""
+        first, last = self._local(a, "a")[0], self._local(b, "b")[0]
+        return not (self.is_covered(first) and self.is_covered(last))
 
     @property
     def interval_text(self) -> str:

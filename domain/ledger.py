@@ -200,13 +200,20 @@ class SlaClock:
         if self.breached_at is None:
             self.breached_at = to_utc(at, "breach time")
 
+    def provisional(self, at: datetime) -> bool:
+        """Whether the deadline rests on days past the calendar's known schedule (statutory holidays only, no 调休:
+        SEEDS §4.4); it may move when that year's schedule is loaded."""
+        return self.calendar.provisional(self.started_at, self.deadline(at))
+
     def view(self, at: datetime) -> ClockView:
+        deadline = self.deadline(at)
         return ClockView(
             name=self.name,
             calendar=self.calendar.kind,
             target_seconds=round(self.target),
             started_at=self.started_at,
-            deadline=self.deadline(at),
+            deadline=deadline,
+            provisional=self.calendar.provisional(self.started_at, deadline),
             stopped_at=self.stopped_at,
             paused=self.paused,
             paused_seconds=round(self.paused_seconds(at)),

@@ -65,31 +65,62 @@ class WorkingInterval(_Strict):
         return self
 
 
-class CalendarSpec(_Strict):
-    """Business calendar in the pack's time zone (SEEDS §4.4: weekends, holidays, 调休 make-up days)."""
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
 
-    timezone: str = "Asia/Shanghai"
+
+def _iso_weekdays(value: list[int]) -> list[int]:
+    if not value or any(d < 1 or d > 7 for d in value) or len(set(value)) != len(value):
+        raise ValueError("weekdays must be distinct ISO weekday numbers 1..7")
+    return sorted(value)
+
+
+TimeZone = Annotated[str, AfterValidator(_known_zone)]
+Weekdays = Annotated[list[int], AfterValidator(_iso_weekdays),
+                     Field(description="ISO weekdays that work: 1=Mon … 7=Sun")]
+
+
+class CalendarCoverage(_Strict):
+    """The dates whose official schedule (holidays and 调休) a calendar knows; outside them it is provisional."""
+
+    first: date
+    last: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CalendarCoverage:
+        if self.last < self.first:
+            raise ValueError(f"coverage {self.first}..{self.last} ends before it starts")
+        return self
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last
+
+
+class CalendarSpec(_Strict):
+    """Business calendar in the pack's time zone (SEEDS §4.4: weekends, holidays, 调休 make-up days).
+
+    A pack gives ``ref`` (a jurisdiction calendar of policies/calendars/, see JurisdictionCalendar) and its own
+    working hours and closures; the loader fills in the rest, so the spec a workflow pins is complete and pure data.
+    A spec without ``covers`` (a pack listing its own holidays, or one pinned before calendars had coverage) makes
+    no claim about what it knows: its deadlines are never marked provisional."""
+
+    timezone: TimeZone = "Asia/Shanghai"
     working_hours: list[WorkingInterval] = Field(min_length=1)
-    weekdays: list[int] = Field(default=[1, 2, 3, 4, 5], description="ISO weekdays that work: 1=Mon … 7=Sun")
+    weekdays: Weekdays = [1, 2, 3, 4, 5]
     holidays: list[date] = Field(default_factory=list, description="days off although their weekday works")
     makeup_days: list[date] = Field(default_factory=list,
                                     description="调休: days that work although their weekday is off")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
-
-    @field_validator("weekdays")
-    @classmethod
-    def _iso_weekdays(cls, value: list[int]) -> list[int]:
-        if not value or any(d < 1 or d > 7 for d in value) or len(set(value)) != len(value):
-            raise ValueError("weekdays must be distinct ISO weekday numbers 1..7")
-        return sorted(value)
+    closures: list[date] = Field(default_factory=list, description="the pack's own extra days off, on top of the "
+                                 "calendar's; a closure wins over a make-up day")
+    ref: str | None = Field(default=None, description="jurisdiction calendar id (policies/calendars/<ref>.yaml)")
+    version: int | None = Field(default=None, ge=1, description="that calendar's data version (reevaluate compares)")
+    covers: CalendarCoverage | None = Field(default=None, description="dates with a known official schedule; "
+                                            "outside them only statutory holidays apply and deadlines are provisional")
+    source: str = ""
 
     @model_validator(mode="after")
     def _no_overlap(self) -> CalendarSpec:
@@ -101,6 +132,94 @@ class CalendarSpec(_Strict):
         if both:
             raise ValueError(f"{sorted(both)[0]} is both a holiday and a make-up working day")
         return self
+
+    @property
+    def key(self) -> str | None:
+        """'cn@v2': which jurisdiction data the spec was resolved from (None for a pack's own list)."""
+        return f"{self.ref}@v{self.version}" if self.ref else None
+
+
+class HolidayBreak(_Strict):
+    """One break as a State Council notice states it (SEEDS §4.4): days off from first to last, weekends inside
+    included, and the 调休 make-up working days that pay for them."""
+
+    name: str = Field(min_length=1)
+    days: list[date] = Field(min_length=1, max_length=2, description="[first, last] day off, or [day]")
+    work: list[date] = Field(default_factory=list, description="调休: make-up working days of this break")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HolidayBreak:
+        if self.days[-1] < self.days[0]:
+            raise ValueError(f"break {self.name!r} ends ({self.days[-1]}) before it starts ({self.days[0]})")
+        inside = [d for d in self.work if self.days[0] <= d <= self.days[-1]]
+        if inside:
+            raise ValueError(f"break {self.name!r}: make-up day {inside[0]} lies inside the break")
+        return self
+
+    def days_off(self) -> list[date]:
+        first, last = self.days[0], self.days[-1]
+        return [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)]
+
+
+class CalendarYear(_Strict):
+    """One year of a jurisdiction calendar: the official schedule, or (official: false) the statutory holidays
+    alone, provisional until the year's notice is published."""
+
+    official: bool
+    source: str = Field(min_length=1, description="the notice, or how the statutory days were computed")
+    breaks: list[HolidayBreak] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _no_guessed_makeup_days(self) -> CalendarYear:
+        if not self.official and any(b.work for b in self.breaks):
+            raise ValueError("a provisional year has no make-up days: 调休 is known only from the official notice")
+        return self
+
+
+class JurisdictionCalendar(_Strict):
+    """policies/calendars/<id>.yaml: one jurisdiction's holidays and 调休, kept once and referenced by the packs
+    (``calendar: {ref: cn, ...}``). Official years must be consecutive; they are what the calendar covers."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    version: int = Field(ge=1, description="raise it on every change of dates: open requests recompute on it")
+    timezone: TimeZone
+    weekdays: Weekdays = [1, 2, 3, 4, 5]
+    source: str = ""
+    years: dict[int, CalendarYear] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JurisdictionCalendar:
+        official = sorted(y for y, data in self.years.items() if data.official)
+        if not official:
+            raise ValueError("no official year: the calendar would cover nothing")
+        if official != list(range(official[0], official[-1] + 1)):
+            raise ValueError(f"official years {official} have a gap: coverage must be one run of years")
+        both = set(self.holidays()) & set(self.makeup_days())
+        if both:
+            raise ValueError(f"{sorted(both)[0]} is both a day off and a make-up working day")
+        return self
+
+    @property
+    def covers(self) -> CalendarCoverage:
+        official = [y for y, data in self.years.items() if data.official]
+        return CalendarCoverage(first=date(min(official), 1, 1), last=date(max(official), 12, 31))
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@v{self.version}"
+
+    def holidays(self) -> list[date]:
+        return sorted({d for data in self.years.values() for b in data.breaks for d in b.days_off()})
+
+    def makeup_days(self) -> list[date]:
+        return sorted({d for data in self.years.values() for b in data.breaks for d in b.work})
+
+    def spec_fields(self) -> dict[str, object]:
+        """What the calendar gives a pack's CalendarSpec; the pack adds working hours and closures."""
+        return {"timezone": self.timezone, "weekdays": self.weekdays, "holidays": self.holidays(),
+                "makeup_days": self.makeup_days(), "ref": self.id, "version": self.version,
+                "covers": self.covers, "source": self.source}
 
 
 class ClockSpec(_Strict):

@@ -24,6 +24,8 @@ class ClockView(BaseModel):
     target_seconds: int
     started_at: datetime
     deadline: datetime
+    provisional: bool = Field(default=False, description="the deadline counts days past the calendar's known "
+                              "schedule (statutory holidays only, no 调休) and may move when it is loaded")
     stopped_at: datetime | None = None
     paused: bool = False
     paused_seconds: int = 0

@@ -35,16 +35,17 @@ def by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
 
 async def test_healthy(healthy_env: str) -> None:
     checks = await doctor.run_checks(require_encryption=True)
-    assert [c.name for c in checks] == ["temporal", "namespace", "search-attributes", "database", "codec"]
-    assert all(c.ok for c in checks), doctor.render(checks)
+    assert [c.name for c in checks] == ["temporal", "namespace", "search-attributes", "database", "codec",
+                                        "calendars"]
+    assert all(c.ok for c in checks), doctor.render(checks)  # a calendar running out is a WARN, still healthy
     assert by_name(checks)["codec"].message.startswith("encrypting with kdoc")
-    assert len(doctor.render(checks).splitlines()) == 5
+    assert len(doctor.render(checks).splitlines()) == 6
 
 
 def test_cli_exit_codes(healthy_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert starter.main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\n") == 5 and "FAIL" not in out
+    assert out.count("\n") == 6 and "FAIL" not in out
     migrate.downgrade("base", healthy_env)
     assert starter.main(["doctor", "--json"]) == 2
     rows = json.loads(capsys.readouterr().out)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bench.calendar_bench import cn_2026_spec
 from domain.calendar import AlwaysOpen, BusinessCalendar, calendar_for, target_seconds
-from models.policy import CalendarSpec, ClockSpec, WorkingInterval
+from models.policy import CalendarCoverage, CalendarSpec, ClockSpec, WorkingInterval
 
 SH = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -242,6 +242,32 @@ def test_repeated_hour_counts_once() -> None:
     second_pass = datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN, fold=1)
     assert cal.between(day_start, second_pass) == 3.5 * 3600  # measured in elapsed time, never backwards
     assert cal.add(second_pass, 60) > second_pass
+
+
+# -- closures and coverage (SEEDS §4.4; issue 16: calendars that never silently run out) -------------------------
+def test_a_closure_is_a_day_off_even_on_a_makeup_day() -> None:
+    cal = BusinessCalendar(cn_2026_spec().model_copy(update={"closures": [date(2026, 10, 10), date(2026, 12, 24)]}))
+    assert cal.day_kind(date(2026, 10, 10)) == "holiday" and cal.day_kind(date(2026, 12, 24)) == "holiday"
+    assert CN.day_kind(date(2026, 10, 10)) == "makeup"
+    assert cal.add(sh(2026, 9, 30, 17, 0), 3 * 27000) == sh(2026, 10, 12, 17, 0)  # the Saturday no longer counts
+
+
+def test_a_spec_without_coverage_is_never_provisional() -> None:
+    assert CN.covers is None and CN.is_covered(date(2031, 1, 1))
+    assert not CN.provisional(sh(2026, 12, 31, 15, 0), sh(2027, 1, 5, 15, 0))
+    assert not AlwaysOpen().provisional(sh(2026, 12, 31, 15, 0), sh(2027, 1, 5, 15, 0))
+
+
+def test_a_span_leaving_the_covered_dates_is_provisional() -> None:
+    cal = BusinessCalendar(cn_2026_spec().model_copy(
+        update={"covers": CalendarCoverage(first=date(2026, 1, 1), last=date(2026, 12, 31))}))
+    assert not cal.provisional(sh(2026, 12, 28, 9, 0), sh(2026, 12, 31, 23, 59))
+    assert cal.provisional(sh(2026, 12, 31, 15, 0), sh(2027, 1, 1, 0, 0))  # local date decides, not UTC's
+    assert not cal.provisional(sh(2026, 12, 31, 15, 0), datetime(2026, 12, 31, 15, 59, tzinfo=UTC))
+    assert cal.provisional(sh(2025, 12, 31, 15, 0), sh(2026, 1, 5, 15, 0))
+    assert not cal.is_covered(date(2027, 1, 1)) and cal.is_covered(date(2026, 6, 1))
+    with pytest.raises(ValueError, match="naive"):
+        cal.provisional(datetime(2026, 12, 31, 15, 0), sh(2027, 1, 5, 15, 0))
 
 
 # -- calendar_for / target_seconds ---------------------------------------------------------------------------

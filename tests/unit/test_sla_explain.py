@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bench.calendar_bench import cn_2026_spec
+from cli.main import main as kefu
 from cli.sla_explain import explain, render_text
 from models.policy import PolicyPack
+from policies.loader import get_pack
 
 SH = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def _no_operator_packs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEFU_POLICY_PATH", raising=False)
 
 
 def pack() -> PolicyPack:
@@ -83,3 +91,35 @@ def test_render_text() -> None:
     assert "closure: 3d (business, 81000 s) → deadline 2026-10-10T17:00:00+08:00 = 2026-10-10T09:00:00Z" in text
     assert "  - skips holidays 2026-10-01..2026-10-07" in text
     assert text.endswith("\n")
+
+
+# --- issue 16: calendars that never silently run out ------------------------------------------------------------
+def test_kefu_sla_past_the_calendar_skips_new_years_day_2027_and_says_provisional(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert kefu(["sla", "service_center", "normal", "--start", "2026-12-31T15:00+08:00"]) == 0
+    text = capsys.readouterr().out
+    assert ("closure: 3d (business, 81000 s) → deadline 2027-01-06T15:00:00+08:00 = 2027-01-06T07:00:00Z "
+            "(provisional)") in text
+    assert "  - skips statutory holidays 2027-01-01..2027-01-03 (provisional)" in text
+    assert "counts 1 full working day(s) 2027-01-01" not in text
+    assert "outside the official schedules of calendar cn@v1 (2026-01-01..2026-12-31)" in text
+    assert "handling: 24h (24x7, 86400 s) → deadline 2027-01-01T15:00:00+08:00 = 2027-01-01T07:00:00Z\n" in text
+
+    assert kefu(["sla", "service_center", "normal", "--start", "2026-12-31T15:00+08:00", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["calendar"] == {"key": "cn@v1", "covers": {"first": "2026-01-01", "last": "2026-12-31"}}
+    assert [(c["clock"], c["provisional"]) for c in result["clocks"]] == [
+        ("first_response", False), ("handling", False), ("closure", True)]
+
+
+def test_a_deadline_inside_the_covered_year_is_not_provisional() -> None:
+    result = explain(get_pack("service_center"), "normal", datetime(2026, 9, 30, 17, 0, tzinfo=SH))
+    closure = result["clocks"][2]
+    assert closure["deadline_local"] == "2026-10-10T17:00:00+08:00" and not closure["provisional"]
+    assert not any("provisional" in line for line in closure["reasoning"])
+    assert "(provisional)" not in render_text(result)
+
+
+def test_a_pack_listing_its_own_holidays_is_never_provisional() -> None:
+    closure = explain(pack(), "normal", datetime(2026, 12, 31, 15, 0, tzinfo=SH))["clocks"][2]
+    assert closure["deadline_local"] == "2027-01-05T15:00:00+08:00" and not closure["provisional"]

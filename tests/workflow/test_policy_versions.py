@@ -61,8 +61,10 @@ async def test_closure_deadline_skips_holidays_and_counts_makeup_days(
     today = (await ts_env.get_current_time()).astimezone(SHANGHAI).date()
     holidays = [today + timedelta(days=n) for n in range(1, 8)]  # a week off from tomorrow, like 国庆
     makeup = today + timedelta(days=8) if (today + timedelta(days=8)).isoweekday() > 5 else None
-    operator_pack(tmp_path, version=3, **{"calendar.holidays": [d.isoformat() for d in holidays],
-                                          "calendar.makeup_days": [makeup.isoformat()] if makeup else []})
+    # An operator's pack listing its own holidays instead of `ref: cn` (docs/policies.md#calendars).
+    operator_pack(tmp_path, version=3, calendar={
+        "working_hours": [{"start": "09:00", "end": "12:00"}, {"start": "13:30", "end": "18:00"}],
+        "holidays": [d.isoformat() for d in holidays], "makeup_days": [makeup.isoformat()] if makeup else []})
     monkeypatch.setenv("KEFU_POLICY_PATH", str(tmp_path))
     async with running_worker(ts_env, archive, task_queue):
         _, st = await start(ts_env.client, task_queue)
