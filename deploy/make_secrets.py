@@ -12,10 +12,12 @@ HTTP API, the Web UI server and the admin tools. All ECDSA P-256; leaves carry o
 
 Application keys: codec.keys (payload key, `python -m infra.codec genkey`), codec-server.token (the codec server's
 bearer token) and codec-proxy-auth.conf (the same token as an nginx header line for the UI gateway),
-principal-api.key and principal-worker.key (Ed25519 signing keys of infra/principal.py, key ids api1 / worker1).
+principal-api.key and principal-worker.key (Ed25519 signing keys of infra/principal.py, key ids api1 / worker1),
+issuer.key (Ed25519 PEM, KEFU_ISSUER_KEY_FILE: the API's own token issuer and the customer links the workers sign).
 
-The compose variables go to .env beside docker-compose.yml (0600): the database passwords, the oauth2-proxy cookie
-secret, and KEFU_PRINCIPAL_TRUSTED, the API's public key, which the workers trust. Existing lines are kept.
+The compose variables go to .env beside docker-compose.yml (0600): the database passwords, the UI gateway's
+oauth2-proxy cookie secret, and KEFU_PRINCIPAL_TRUSTED, the API's public key, which the workers trust. Existing lines
+are kept.
 """
 
 from __future__ import annotations
@@ -225,6 +227,11 @@ def ensure_app_keys(folder: Path) -> tuple[dict[Path, int], str | None]:
         if write_new(path, principal_key_text(key_id).encode()):
             say(f"created {path} (principal signing key {key_id})")
         readers[path] = KEFU_UID
+    issuer = folder / "issuer.key"
+    if write_new(issuer, Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())):
+        say(f"created {issuer} (token and customer-link issuer key)")
+    readers[issuer] = KEFU_UID
     api_key = folder / "principal-api.key"
     try:
         api = signer_from_env({"KEFU_PRINCIPAL_KEY_FILE": str(api_key)}, create=False)
@@ -242,7 +249,7 @@ def ensure_env(path: Path, trusted: str | None) -> None:
     wanted = {
         "KEFU_DB_PASSWORD": secrets.token_urlsafe(24),
         "TEMPORAL_DB_PASSWORD": secrets.token_urlsafe(24),
-        "KEFU_OIDC_COOKIE_SECRET": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "KEFU_UI_OIDC_COOKIE_SECRET": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
     if trusted:
         wanted["KEFU_PRINCIPAL_TRUSTED"] = trusted

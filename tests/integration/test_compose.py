@@ -263,6 +263,16 @@ def test_principal_keys(compose: dict[str, Any]) -> None:
     for name, service in services(compose).items():
         if name != "api" and name not in workers(compose):
             assert not [s for s in service.get("secrets", []) if s.startswith("kefu_principal")], name
+            assert "kefu_issuer_key" not in service.get("secrets", []), name
+
+
+def test_issuer_key_shared_by_api_and_workers(compose: dict[str, Any]) -> None:
+    """The API verifies customer links the workers sign into notices: both read the same issuer key."""
+    for name, service in {"api": services(compose)["api"], **workers(compose)}.items():
+        env = service["environment"]
+        assert env["KEFU_ISSUER_KEY_FILE"] == "/run/secrets/kefu_issuer_key" and mounted(
+            service, env["KEFU_ISSUER_KEY_FILE"]), name
+        assert interpolate(env["KEFU_PUBLIC_URL"], {}) == "http://localhost:8000", name
 
 
 def test_codec_server_internal_with_token(compose: dict[str, Any]) -> None:

@@ -17,6 +17,8 @@ from types import ModuleType
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509 import DNSName
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
@@ -153,6 +155,8 @@ def test_application_keys_load(secrets_dir: Path) -> None:
     api = principal.signer_from_env({"KEFU_PRINCIPAL_KEY_FILE": str(secrets_dir / "principal-api.key")})
     worker = principal.signer_from_env({"KEFU_PRINCIPAL_KEY_FILE": str(secrets_dir / "principal-worker.key")})
     assert (api.key_id, worker.key_id) == ("api1", "worker1")
+    issuer = serialization.load_pem_private_key((secrets_dir / "issuer.key").read_bytes(), password=None)
+    assert isinstance(issuer, Ed25519PrivateKey)  # the format infra/issuer.py reads (KEFU_ISSUER_KEY_FILE)
 
 
 def test_env_file(secrets_dir: Path) -> None:
@@ -161,7 +165,8 @@ def test_env_file(secrets_dir: Path) -> None:
     env_path = secrets_dir / "compose.env"
     assert mode(env_path) == 0o600
     env = dict(line.split("=", 1) for line in env_path.read_text().splitlines() if "=" in line)
-    assert {"KEFU_DB_PASSWORD", "TEMPORAL_DB_PASSWORD", "KEFU_PRINCIPAL_TRUSTED", "KEFU_OIDC_COOKIE_SECRET"} <= set(env)
+    assert {"KEFU_DB_PASSWORD", "TEMPORAL_DB_PASSWORD", "KEFU_PRINCIPAL_TRUSTED",
+            "KEFU_UI_OIDC_COOKIE_SECRET"} <= set(env)
     assert len(env["KEFU_DB_PASSWORD"]) >= 24 and env["KEFU_DB_PASSWORD"] != env["TEMPORAL_DB_PASSWORD"]
     verifier = principal.verifier_from_env({"KEFU_PRINCIPAL_KEY_FILE": str(secrets_dir / "principal-worker.key"),
                                             "KEFU_PRINCIPAL_TRUSTED": env["KEFU_PRINCIPAL_TRUSTED"]})
