@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
@@ -84,12 +85,15 @@ def compose_command() -> list[str] | None:
 
 
 def run_config(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`config` with exactly env: neither this shell's variables nor a .env that make_secrets.py left here."""
     command = compose_command()
     if command is None:
         pytest.skip("neither docker compose nor docker-compose: validated structurally (the other tests here)")
     clean = {k: v for k, v in os.environ.items() if k not in REQUIRED and not k.startswith(("KEFU_", "COMPOSE_"))}
-    return subprocess.run([*command, "-f", str(COMPOSE), "--project-directory", str(ROOT), *args],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT, env={**clean, **env})
+    with tempfile.NamedTemporaryFile("w", suffix=".env") as empty:
+        return subprocess.run([*command, "-f", str(COMPOSE), "--project-directory", str(ROOT), "--env-file",
+                               empty.name, *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                              env={**clean, **env})
 
 
 def test_docker_compose_config() -> None:
