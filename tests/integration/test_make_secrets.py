@@ -4,16 +4,13 @@ application keys in the formats kefu reads, and .env with the API's public key t
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import ssl
 import stat
 import subprocess
-import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from cryptography import x509
@@ -24,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from infra import codec, codec_server, principal
+from tests.integration.deploy_scripts import load
 
 pytestmark = pytest.mark.integration  # real sockets, no Temporal server
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,16 +29,7 @@ SERVERS = ("frontend", "internode")
 CLIENTS = ("internode", "worker", "api", "admin", "ui")
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_secrets", ROOT / "deploy" / "make_secrets.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-make_secrets = load_script()
+make_secrets = load("make_secrets")
 
 
 @pytest.fixture(scope="module")

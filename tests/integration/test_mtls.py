@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import ssl
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import pytest_asyncio
@@ -25,18 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from infra import search, temporal_env
 from tests.integration.conftest import dev_address
+from tests.integration.deploy_scripts import load
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "deploy" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 make_secrets = load("make_secrets")

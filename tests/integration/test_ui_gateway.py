@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.server
-import importlib.util
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from infra.codec import EncryptionCodec, load_keys
+from tests.integration.deploy_scripts import load
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
@@ -41,15 +41,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def load_make_secrets() -> Any:
-    spec = importlib.util.spec_from_file_location("make_secrets", ROOT / "deploy" / "make_secrets.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_secrets"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class Stub(http.server.BaseHTTPRequestHandler):
@@ -98,7 +89,7 @@ def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("secrets")
-    load_make_secrets().main(["--dir", str(folder), "--env-file", str(folder / ".env")])
+    load("make_secrets").main(["--dir", str(folder), "--env-file", str(folder / ".env")])
     return folder
 
 
