@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, select
 
-from archive import directory_tables, incident_tables
+from archive import access_tables, directory_tables, incident_tables
 from archive.tables import ArchiveRecord, AuditRow, OutboxRow, RequestRow
 from infra.logconfig import get_logger
 from infra.private_files import private_sqlite
@@ -37,7 +37,7 @@ from models.status import TERMINAL_STAGES
 DEFAULT_URL = "sqlite:///.data/kefu.db"
 TICKET_TZ = ZoneInfo("Asia/Shanghai")  # the ticket's date is the acceptance day where the center works
 TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__,  # type: ignore[list-item]
-                       *directory_tables.TABLES, *incident_tables.TABLES]
+                       *directory_tables.TABLES, *incident_tables.TABLES, *access_tables.TABLES]
 REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
 OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
@@ -283,9 +283,11 @@ class Archive:
         breached: bool | None = None,
         complaint_grade: str | Collection[str] | None = None,
         limit: int = 200,
+        where: Sequence[ColumnElement[bool]] = (),
     ) -> list[dict[str, Any]]:
         """List page from the projection. overdue_at=now: open requests whose next deadline has passed;
-        due_before=t: open requests due before t. Deadline lists come soonest first, others in ticket order."""
+        due_before=t: open requests due before t. Deadline lists come soonest first, others in ticket order.
+        where: further conditions (archive/reads.py: what the reader may see)."""
         equal = {
             RequestRow.stage: stage,
             RequestRow.request_type: request_type,
@@ -296,7 +298,7 @@ class Archive:
             RequestRow.breached: breached,
             RequestRow.complaint_grade: complaint_grade,
         }
-        where = [_match(column, wanted) for column, wanted in equal.items() if wanted is not None]
+        where = [*where, *(_match(column, wanted) for column, wanted in equal.items() if wanted is not None)]
         if min_escalation is not None:
             where.append(col(RequestRow.escalation_level) >= min_escalation)
         by_deadline = False

@@ -48,7 +48,8 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
-REVISIONS = ("0001", "0002", "0003")  # initial archive, agent directory (issue 6), incidents (issue 6)
+# initial archive, agent directory (issue 6), incidents (issue 6), access log (issue 14)
+REVISIONS = ("0001", "0002", "0003", "0005")
 HEAD = REVISIONS[-1]
 
 
@@ -213,5 +214,5 @@ def test_an_archive_that_matches_no_migration_is_refused_in_one_line(sqlite_url:
     store.close()
     code, _, err = _kefu(sqlite_url, monkeypatch, capsys, "db", "upgrade")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert err.startswith("kefu db: archive tables differ from migration 0003: column requests.nps missing")
+    assert err.startswith(f"kefu db: archive tables differ from migration {HEAD}: column requests.nps missing")
     assert migrate.current(sqlite_url) is None  # nothing stamped
