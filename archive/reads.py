@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, false, or_, select, text, true
@@ -50,6 +50,21 @@ def visible(scope: ReadScope) -> ColumnElement[bool]:
     if scope.queue:
         any_of.append(REQUESTS.c.owner.is_(None))
     return or_(*any_of) if any_of else false()
+
+
+def console_list(archive: Archive, *, stage: str | None = None, request_type: str | None = None,
+                 priority: str | None = None, policy_id: str | None = None, owner: str | None = None,
+                 level: int | None = None, overdue: bool = False, due_within: int | None = None, limit: int = 200,
+                 scope: ReadScope | None = None) -> list[dict[str, Any]]:
+    """The supervisor console's list (`kefu list`, `GET /requests`): level = escalated at least that high,
+    overdue = open and past the next deadline, due_within = open and due within that many minutes; scope: only
+    what the reader may see."""
+    now = datetime.now(UTC)
+    return archive.list_requests(
+        stage=stage, request_type=request_type, priority=priority, policy_id=policy_id, owner=owner,
+        min_escalation=level, overdue_at=now if overdue else None,
+        due_before=now + timedelta(minutes=due_within) if due_within is not None else None, limit=limit,
+        where=[visible(scope)] if scope is not None else ())
 
 
 def get_visible(archive: Archive, scope: ReadScope, request_id: str) -> dict[str, Any] | None:
