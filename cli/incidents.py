@@ -59,8 +59,8 @@ def add_parser(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
         if with_id:
             a.add_argument("incident_id")
         if role:
-            a.add_argument("--actor", required=True)
-            a.add_argument("--role", default=role)
+            a.add_argument("--actor", help="default: the token's subject (required without a token)")
+            a.add_argument("--role", help=f"default: the token's role, else {role}")
         return a
 
     d = action("declare", "declare an incident (supervisor and above)", with_id=False)

@@ -16,6 +16,10 @@
     kefu doctor [--require-encryption]       health checks, one line each; exit 0 healthy, 2 otherwise
     kefu agent import|add|list|remove        the agent directory that dispatch assigns from (docs/assignment.md)
     kefu incident declare|link|update|resolve|review|show|list   incidents 突发事件 (docs/incidents.md)
+    kefu serve [--port 8000]                 the HTTP API (docs/api.md)
+    kefu token issue --sub ID --role R       a bearer token from kefu's own issuer; kefu login keeps one for the CLI
+With a token (KEFU_TOKEN or `kefu login`) commands act as its subject and role; without one, as --actor/--role, signed
+with the local principal key (development mode, docs/api.md).
 Every command takes --json. Errors are one line on stderr with exit code 2.
 """
 
@@ -27,7 +31,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -39,6 +43,8 @@ from api.submit import check_intake, submit
 from api.submit import wait_for_status as wait_for_status  # re-exported: demo, tests and benches import it here
 from cli import agents as agents_cli
 from cli import incidents as incident_cli
+from cli import serve as serve_cli
+from cli import tokens as tokens_cli
 from cli.common import CliError, Reported, connect, emit, parse, read_text, run_update, validation_message
 from infra import temporal_env
 from models.actions import ACTION_KINDS, Act, Confirm, EscalateRequest, SurveyAnswer
@@ -120,15 +126,12 @@ def status_text(st: dict[str, Any]) -> str:
 
 # --- archive views --------------------------------------------------------------------------------------------------
 def list_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from archive.store import Archive  # the archive (SQLAlchemy) loads only for commands that read it
+    from archive.reads import console_list  # the archive (SQLAlchemy) loads only for commands that read it
+    from archive.store import Archive
 
-    now = datetime.now(UTC)
-    rows = Archive().list_requests(
-        stage=args.stage, request_type=args.type, priority=args.priority, policy_id=args.policy, owner=args.owner,
-        min_escalation=args.level, overdue_at=now if args.overdue else None,
-        due_before=now + timedelta(minutes=args.due_within) if args.due_within is not None else None,
-        limit=args.limit)
-    return rows
+    return console_list(Archive(), stage=args.stage, request_type=args.type, priority=args.priority,
+                        policy_id=args.policy, owner=args.owner, level=args.level, overdue=args.overdue,
+                        due_within=args.due_within, limit=args.limit)
 
 
 def table_text(rows: list[dict[str, Any]]) -> str:
@@ -271,8 +274,8 @@ def parser() -> argparse.ArgumentParser:
     a = cmd("act", "an agent action")
     a.add_argument("request_id")
     a.add_argument("kind", choices=ACTION_KINDS)
-    a.add_argument("--actor", required=True)
-    a.add_argument("--role", default="agent")
+    a.add_argument("--actor", help="default: the token's subject (required without a token)")
+    a.add_argument("--role", help="default: the token's role, else agent")
     for flag in ACTION_FLAGS:
         a.add_argument(f"--{flag.replace('_', '-')}", dest=flag)
     a.add_argument("--customer-visible", action="store_true")
@@ -293,8 +296,8 @@ def parser() -> argparse.ArgumentParser:
 
     e = cmd("escalate", "a supervisor escalates a request")
     e.add_argument("request_id")
-    e.add_argument("--actor", required=True)
-    e.add_argument("--role", default="supervisor")
+    e.add_argument("--actor", help="default: the token's subject (required without a token)")
+    e.add_argument("--role", help="default: the token's role, else supervisor")
     e.add_argument("--reason", required=True)
     e.add_argument("--to-level", type=int)
 
@@ -316,8 +319,8 @@ def parser() -> argparse.ArgumentParser:
     eb.add_argument("--overdue", action="store_true")
     eb.add_argument("--due-within", type=int, metavar="MINUTES")
     eb.add_argument("--limit", type=int, default=1000)
-    eb.add_argument("--actor", required=True)
-    eb.add_argument("--role", default="supervisor")
+    eb.add_argument("--actor", help="default: the token's subject (required without a token)")
+    eb.add_argument("--role", help="default: the token's role, else supervisor")
     eb.add_argument("--reason", required=True)
     eb.add_argument("--to-level", type=int)
     eb.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -351,6 +354,8 @@ def parser() -> argparse.ArgumentParser:
 
     agents_cli.add_parser(cmd)
     incident_cli.add_parser(cmd)
+    serve_cli.add_parser(cmd)
+    tokens_cli.add_parser(cmd)
 
     dr = cmd("doctor", "check the Temporal connection, namespace, search attributes, schema version, codec keys")
     dr.add_argument("--require-encryption", action="store_true", help="fail when no payload keys are configured")
@@ -527,8 +532,13 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(incident_cli.run(args, None))  # type: ignore[arg-type]  # the archive only
         elif args.command in ("list", "show", "schema", "sla", "policy", "report"):
             run_local(args)
+        elif args.command in ("token", "login"):
+            tokens_cli.run(args)
+        elif args.command == "serve":
+            asyncio.run(serve_cli.run(args))
         else:
-            asyncio.run(run_temporal(args))
+            with tokens_cli.acting(args):  # the token's principal, if any, signs what the command sends
+                asyncio.run(run_temporal(args))
     except Reported:
         return 2
     except (CliError, PolicyError, ApiError) as exc:
