@@ -42,6 +42,8 @@ def install(app: FastAPI) -> None:
         first = problems[0] if problems else {"loc": (), "msg": "invalid"}
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ") + more
+        if first.get("type") == "json_invalid":
+            return error(BAD_INPUT, "body", "not JSON")
         return error(BAD_INPUT, field_of(tuple(first.get("loc", ()))) or "body", message)
 
     @app.exception_handler(HTTPException)

@@ -3,8 +3,8 @@
 - agent: the requests they own, are offered (an offer makes them the owner until they accept or decline) or first
   took (complaint owner), and those their team holds (team from the agent directory);
 - team lead: their team's requests, and the queue (requests nobody owns yet) they dispatch from;
-- supervisor: their team's, the queue, and every request escalated to supervisor level or above (the ladder's rung
-  2, 000 §5.5);
+- supervisor: their team's, the queue, and every escalated request (a breach or a supervisor's signal climbs the
+  ladder, 000 §5.5: those are the requests that need them);
 - manager: everything, and the aggregates (the KPI report);
 - customer: no list; their own request only, through its link (routes/customer.py).
 
@@ -24,7 +24,7 @@ from infra.principal import Principal
 
 CONTACT_ROLES = frozenset({"agent", "team_lead"})
 CONTACT_FIELDS = ("customer_name", "customer_phone", "customer_email")
-SUPERVISOR_RUNG = 2  # escalation level at which a request sits with a supervisor (the packs' ladder)
+ESCALATED = 1  # escalation level from which a request is on the ladder (level 0: with its agent)
 
 
 def scope_for(principal: Principal, directory: Directory) -> ReadScope:
@@ -40,7 +40,7 @@ def scope_for(principal: Principal, directory: Directory) -> ReadScope:
     if role == "agent":
         return ReadScope(people=people, teams=teams)
     return ReadScope(people=people, teams=teams, queue=True,
-                     min_escalation=SUPERVISOR_RUNG if role == "supervisor" else None)
+                     min_escalation=ESCALATED if role == "supervisor" else None)
 
 
 def shows_contact(principal: Principal) -> bool:
