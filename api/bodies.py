@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from api.errors import FORBIDDEN, ApiError
 from infra.principal import Principal
@@ -14,32 +14,15 @@ from models.actions import Act, Actor, EscalateRequest
 from models.incident import Declare, Link, Progress, Resolve, Review
 
 
-class ActBody(Act):
-    actor: Actor | None = None  # type: ignore[assignment]
+def optional_actor(message: type[BaseModel], field: str = "actor") -> type[BaseModel]:
+    """`message` with its actor optional: the body a route takes (`ActBody`, …)."""
+    return create_model(f"{message.__name__}Body", __base__=message, **{field: (Actor | None, None)})  # type: ignore[call-overload]
 
 
-class EscalateBody(EscalateRequest):
-    actor: Actor | None = None  # type: ignore[assignment]
-
-
-class DeclareBody(Declare):
-    declared_by: Actor | None = None  # type: ignore[assignment]
-
-
-class LinkBody(Link):
-    actor: Actor | None = None  # type: ignore[assignment]
-
-
-class ProgressBody(Progress):
-    actor: Actor | None = None  # type: ignore[assignment]
-
-
-class ResolveBody(Resolve):
-    actor: Actor | None = None  # type: ignore[assignment]
-
-
-class ReviewBody(Review):
-    actor: Actor | None = None  # type: ignore[assignment]
+ActBody = optional_actor(Act)
+EscalateBody = optional_actor(EscalateRequest)
+DeclareBody = optional_actor(Declare, "declared_by")
+LinkBody, ProgressBody, ResolveBody, ReviewBody = (optional_actor(m) for m in (Link, Progress, Resolve, Review))
 
 
 M = TypeVar("M", bound=BaseModel)
