@@ -249,7 +249,12 @@ async def start_api(client: Client, archive: Archive, port: int, stack: contextl
         sock = bind("127.0.0.1", port)
     except OSError as exc:
         raise RuntimeError(port_taken(port, DEV_PORTS["api_port"])) from exc
-    await stack.enter_async_context(serving(create_app(client, archive), sock))
+    try:
+        app = create_app(client, archive)
+    except ValueError as exc:  # its settings (KEFU_OIDC_*): one line, as the worker's own
+        sock.close()
+        raise RuntimeError(str(exc)) from None
+    await stack.enter_async_context(serving(app, sock))
     print(f"HTTP API on http://localhost:{port} (OpenAPI at /docs); a token: .venv/bin/kefu token issue --sub sup-1 "
           "--role supervisor", flush=True)
 

@@ -85,7 +85,9 @@ class Notifier:
                  issuer: Issuer | None = None) -> None:
         self._dir = templates_dir
         self._tz = ZoneInfo(display_tz)
-        self._issuer = issuer  # signs customer links; loaded on the first link (KEFU_ISSUER_KEY_FILE)
+        # signs customer links: loaded at start when links are on, so a missing or loose key stops the worker
+        # rather than every notice (KEFU_ISSUER_KEY_FILE)
+        self._issuer = issuer or (issuer_from_env() if os.environ.get("KEFU_PUBLIC_URL", "").strip() else None)
 
     def render(self, notice: Notice, contact: Mapping[str, Any]) -> RenderedNotice:
         """Render `notice` for the request `contact` (archive/store.py CONTACT_COLUMNS, as Archive.notice_contact

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from api.errors import FORBIDDEN, UNAUTHORIZED, UNAVAILABLE, ApiError
 from api.settings import Settings
-from infra.issuer import ALGORITHM, AUDIENCE, ISSUER, Issuer, TokenError, decode, issuer_from_env
+from infra.issuer import ALGORITHM, AUDIENCE, ISSUER, ROLE_CLAIM, Issuer, TokenError, decode, issuer_from_env
 from infra.principal import Principal
 from models.actions import ROLE_RANK
 
@@ -135,6 +135,6 @@ def role_of(claims: Mapping[str, Any], claim: str) -> str:
 def verifier_for(settings: Settings, issuer: Issuer | None = None) -> TokenVerifier:
     """kefu's own issuer (embedded), or the OIDC provider the settings name."""
     if settings.embedded:
-        return TokenVerifier(EmbeddedKeys(issuer or issuer_from_env()), ISSUER, AUDIENCE, role_claim="kefu_role")
+        return TokenVerifier(EmbeddedKeys(issuer or issuer_from_env()), ISSUER, AUDIENCE, role_claim=ROLE_CLAIM)
     keys = JwksKeys(file=str(settings.jwks_file) if settings.jwks_file else None, issuer_url=settings.oidc_issuer)
     return TokenVerifier(keys, settings.oidc_issuer, settings.audience, settings.role_claim, settings.subject_claim)

@@ -8,6 +8,7 @@ so a retried call acts once, and turns the workflow's refusal into a 422 with it
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import TypeVar
@@ -19,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import BAD_INPUT, NOT_FOUND, REFUSED, UNAVAILABLE, ApiError
 from infra.principal import Principal, Signer, SigningInterceptor, acting_as, signer_from_env
 
+UPDATE_TIMEOUT = 30.0  # seconds an update may wait for a worker before the call answers 503
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 R = TypeVar("R", bound=BaseModel)
 
@@ -45,7 +47,11 @@ async def act_as(client: Client, principal: Principal, workflow_id: str, name: s
     handle = client.get_workflow_handle(workflow_id)
     try:
         with acting_as(principal):
-            return await handle.execute_update(name, payload, id=update_id(key), result_type=result_type)
+            return await asyncio.wait_for(handle.execute_update(name, payload, id=update_id(key),
+                                                                result_type=result_type), UPDATE_TIMEOUT)
+    except TimeoutError:
+        raise ApiError(UNAVAILABLE, None, f"no worker answered within {UPDATE_TIMEOUT:.0f} s; retry with the same "
+                                          "Idempotency-Key") from None
     except WorkflowUpdateFailedError as exc:
         raise refusal(exc) from None
     except RPCError as exc:
