@@ -93,21 +93,19 @@ def differences(before: Any, after: Any, prefix: str = "") -> list[str]:
 
 
 async def submit_once(client: Client, intake: Intake,
-                      task_queue: str = temporal_env.TASK_QUEUE) -> tuple[RequestStatus | None, bool]:
+                      task_queue: str = temporal_env.TASK_QUEUE) -> tuple[RequestStatus, bool]:
     """(status once registered, whether this call created the request). The same id with different content than
     the workflow was started with, before this call or by a concurrent one, is a 409."""
     workflow_id = workflow_id_for(intake.request_id)
     existing = await started_intake(client, workflow_id)
-    if existing is None:
-        handle, status = await submit(client, intake, task_queue=task_queue)
+    created = existing is None
+    if created:
+        handle, _ = await submit(client, intake, wait_for_ticket=False, task_queue=task_queue)
         existing = await started_intake(client, workflow_id)  # a concurrent submission may have won the start
-        created = True
     else:
-        handle, status, created = client.get_workflow_handle(workflow_id), None, False
+        handle = client.get_workflow_handle(workflow_id)
     changed = differences(existing.model_dump(mode="json"), intake.model_dump(mode="json")) if existing else []
     if changed:
         raise ApiError(CONFLICT, "request_id", f"{intake.request_id} was submitted before with different content "
                                                f"({', '.join(changed)}); send a new request_id for a new request")
-    if status is None:
-        status = await wait_for_status(handle, lambda st: bool(st.ticket))
-    return status, created
+    return await wait_for_status(handle, lambda st: bool(st.ticket)), created

@@ -50,7 +50,6 @@ async def submit_request(intake: Intake, app: State, caller: Staff, response: Re
     except RPCError as exc:
         raise rpc_problem(exc, "request", workflow_id_for(intake.request_id)) from None
     response.status_code = 201 if created else 200
-    assert status is not None
     return status
 
 
