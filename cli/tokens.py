@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -78,7 +79,7 @@ def issue(args: argparse.Namespace) -> None:
 
 
 def login(args: argparse.Namespace) -> None:
-    token = (args.token or sys.stdin.readline()).strip()
+    token = (args.token or (getpass.getpass("token: ") if sys.stdin.isatty() else sys.stdin.readline())).strip()
     if not token:
         raise CliError("--token: give the token (or pipe it in)")
     who = verify(token, "--token")
@@ -126,8 +127,10 @@ def identity(args: argparse.Namespace) -> Principal | None:
     or None for the trusted local tool (--actor required, --role the command's default)."""
     if args.command not in ("act", "escalate", "escalate-bulk", "incident", "confirm", "survey"):
         return None
+    if args.command == "incident" and not hasattr(args, "actor"):  # incident show: a query
+        return None
     who = current()
-    if not hasattr(args, "actor"):  # confirm, survey, incident show: nobody named
+    if not hasattr(args, "actor"):  # confirm, survey: the customer's answers name nobody
         return who
     if who is None:
         if args.actor is None:
