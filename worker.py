@@ -1,10 +1,12 @@
 """The kefu worker: runs ServiceRequestWorkflow and its activities on the `kefu-requests` task queue.
 
     python worker.py            worker against TEMPORAL_ADDRESS (default localhost:7233)
-    python worker.py --dev      also starts the embedded dev server (Web UI on :8233, state in .data/) — `make run`
+    python worker.py --dev      also starts the embedded dev server (Web UI on :8233, state in .data/)
+    python worker.py --dev --api     and the HTTP API beside them (docs/api.md) — `make run`
 
---dev ports: KEFU_TEMPORAL_PORT (7233), KEFU_UI_PORT (8233), KEFU_CODEC_PORT (8081), or the flags --port, --ui-port,
---codec-port; `make run KEFU_UI_PORT=8300` passes them through. A taken port is one line naming it and its variable.
+--dev ports: KEFU_TEMPORAL_PORT (7233), KEFU_UI_PORT (8233), KEFU_CODEC_PORT (8081), KEFU_API_PORT (8000, with
+--api), or the flags --port, --ui-port, --codec-port, --api-port; `make run KEFU_UI_PORT=8300` passes them through.
+A taken port is one line naming it and its variable.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ class DevPort(NamedTuple):
 # the ports `worker.py --dev` (`make run`) listens on, by argparse dest
 DEV_PORTS = {"port": DevPort("Temporal dev server", "KEFU_TEMPORAL_PORT", "--port", 7233),
              "ui_port": DevPort("Web UI", "KEFU_UI_PORT", "--ui-port", 8233),
-             "codec_port": DevPort("codec server", "KEFU_CODEC_PORT", "--codec-port", 8081)}
+             "codec_port": DevPort("codec server", "KEFU_CODEC_PORT", "--codec-port", 8081),
+             "api_port": DevPort("HTTP API", "KEFU_API_PORT", "--api-port", 8000)}  # with --api only
 
 
 def env_port(spec: DevPort) -> int:
@@ -240,11 +243,32 @@ def start_codec_server(port: int, ui_port: int, stack: contextlib.AsyncExitStack
     return endpoint
 
 
-async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, codec_port: int = 8081) -> None:
+async def start_api(client: Client, archive: Archive, port: int, stack: contextlib.AsyncExitStack) -> None:
+    """The HTTP API in this process, on 127.0.0.1:port, until the worker stops."""
+    from api.app import create_app  # FastAPI loads only with --api
+    from api.server import bind, serving
+
+    try:
+        sock = bind("127.0.0.1", port)
+    except OSError as exc:
+        raise RuntimeError(port_taken(port, DEV_PORTS["api_port"])) from exc
+    try:
+        app = create_app(client, archive)
+    except ValueError as exc:  # its settings (KEFU_OIDC_*): one line, as the worker's own
+        sock.close()
+        raise RuntimeError(str(exc)) from None
+    await stack.enter_async_context(serving(app, sock))
+    print(f"HTTP API on http://localhost:{port} (OpenAPI at /docs); a token: .venv/bin/kefu token issue --sub sup-1 "
+          "--role supervisor", flush=True)
+
+
+async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, codec_port: int = 8081,
+                api_port: int | None = None) -> None:
     async with contextlib.AsyncExitStack() as stack:
         address = temporal_env.temporal_address()
         if with_dev_server:
-            check_dev_ports({"port": port, "ui_port": ui_port, "codec_port": codec_port})  # before starting any
+            wanted = {"port": port, "ui_port": ui_port, "codec_port": codec_port}
+            check_dev_ports(wanted | ({"api_port": api_port} if api_port else {}))  # before starting any
             endpoint = start_codec_server(codec_port, ui_port, stack)
             address = await stack.enter_async_context(dev_server(port, ui_port, codec_endpoint=endpoint))
             cli_hint = f"; for the CLI: export TEMPORAL_ADDRESS={address}" if port != DEV_PORTS["port"].default else ""
@@ -259,7 +283,10 @@ async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, co
             log.warning("payload encryption is off: set KEFU_CODEC_KEY_FILE or KEFU_CODEC_KEYS (docs/security.md)")
         elif isinstance(codec, EncryptionCodec) and codec.allow_plaintext:
             log.warning("KEFU_CODEC_ALLOW_PLAINTEXT is set: unencrypted payloads are accepted (docs/security.md)")
-        worker = build_worker(client, Archive())
+        archive = Archive()
+        worker = build_worker(client, archive)
+        if api_port:
+            await start_api(client, archive, api_port, stack)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a supervisor's SIGTERM: graceful stop
@@ -273,6 +300,7 @@ async def serve(with_dev_server: bool, port: int = 7233, ui_port: int = 8233, co
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="worker", description=__doc__.splitlines()[0])
     parser.add_argument("--dev", action="store_true", help="also start the embedded dev server")
+    parser.add_argument("--api", action="store_true", help="with --dev: also serve the HTTP API (KEFU_API_PORT)")
     for dest, spec in DEV_PORTS.items():
         parser.add_argument(spec.flag, dest=dest, type=int,
                             help=f"{spec.label} port with --dev (default {spec.variable}, else {spec.default})")
@@ -280,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(json=args.json_logs)
     try:
-        ports = {dest: getattr(args, dest) or env_port(spec) for dest, spec in DEV_PORTS.items()} if args.dev else {}
+        ports = {dest: getattr(args, dest) or env_port(spec) for dest, spec in DEV_PORTS.items()
+                 if dest != "api_port" or args.api} if args.dev else {}
         asyncio.run(serve(args.dev, **ports))
     except KeyboardInterrupt:
         print("stopped", flush=True)

@@ -2,12 +2,15 @@
 
 Every customer-facing message states the problem, the progress, the estimated resolution time and the next step
 (003 §2.3); the acknowledgement carries the work-order number and the expected completion (002 §2.1.2).
-The activities render a transition's notices before the archive's transaction (archive/ only writes rows) and log
-the newly queued ones after it. Imports domain.pii, infra.logconfig and models.
+With KEFU_PUBLIC_URL set (the API's address), the resolution and revisit notices carry `link`: the customer's
+signed, expiring link to answer that one question (infra/issuer.py, the API's /c/{token}); without it `link` is
+None and the templates leave it out. The activities render a transition's notices before the archive's transaction
+(archive/ only writes rows) and log the newly queued ones after it. Imports domain.pii, infra and models.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
@@ -18,6 +21,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, UndefinedError, meta
 
 from domain.pii import mask_contact
+from infra.issuer import Issuer, Question, issuer_from_env
 from infra.logconfig import get_logger
 from models.records import Notice, NoticeChannel, Outgoing, RenderedNotice
 
@@ -62,6 +66,8 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 TIME_FORMATS: dict[str, str] = {"zh-CN": "%Y年%m月%d日 %H:%M", "en": "%d %b %Y %H:%M"}
+# Customer notices that ask a question: the question a link answers, and the context key of its deadline.
+ASKS: dict[str, tuple[Question, str]] = {"resolution": ("confirm", "confirm_by"), "revisit": ("survey", "survey_until")}
 
 
 class TemplateContextError(ValueError):
@@ -75,9 +81,13 @@ def _percent(fraction: float) -> str:
 class Notifier:
     """Renders notices; `display_tz` is the zone times are shown in (the service center's, Asia/Shanghai)."""
 
-    def __init__(self, templates_dir: Path = TEMPLATES_DIR, display_tz: str = "Asia/Shanghai") -> None:
+    def __init__(self, templates_dir: Path = TEMPLATES_DIR, display_tz: str = "Asia/Shanghai",
+                 issuer: Issuer | None = None) -> None:
         self._dir = templates_dir
         self._tz = ZoneInfo(display_tz)
+        # signs customer links: loaded at start when links are on, so a missing or loose key stops the worker
+        # rather than every notice (KEFU_ISSUER_KEY_FILE)
+        self._issuer = issuer or (issuer_from_env() if os.environ.get("KEFU_PUBLIC_URL", "").strip() else None)
 
     def render(self, notice: Notice, contact: Mapping[str, Any]) -> RenderedNotice:
         """Render `notice` for the request `contact` (archive/store.py CONTACT_COLUMNS, as Archive.notice_contact
@@ -89,6 +99,7 @@ class Notifier:
             "request_type": contact.get("request_type"),
             "priority": contact.get("priority"),
             "customer_name": contact.get("customer_name"),
+            "link": self.link(notice),
             **notice.context,
         }
         template, required = self._template(notice.language, notice.template)
@@ -103,6 +114,19 @@ class Notifier:
         if not subject.strip() or not body.startswith("\n") or not body.strip():
             raise ValueError(f"{where}: needs a subject line, a blank line, then the body")
         return RenderedNotice(subject=subject.strip(), body=body.strip() + "\n", channel=channel, recipient=recipient)
+
+    def link(self, notice: Notice) -> str | None:
+        """The customer's link for the question this notice asks, valid until its deadline; None when the notice
+        asks nothing or KEFU_PUBLIC_URL is unset. Stable for one notice (retried renderings agree)."""
+        public = os.environ.get("KEFU_PUBLIC_URL", "").strip().rstrip("/")
+        asks = ASKS.get(notice.template)
+        if not public or asks is None or notice.audience != "customer":
+            return None
+        question, deadline = asks
+        until = datetime.fromisoformat(str(notice.context[deadline]))
+        if self._issuer is None:
+            self._issuer = issuer_from_env()
+        return f"{public}/c/{self._issuer.link(notice.request_id, question, until, nonce=notice.key)}"
 
     def render_all(self, notices: Iterable[Notice], contact: Mapping[str, Any]) -> list[Outgoing]:
         """Each notice with its message, in order, all for one contact."""

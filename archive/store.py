@@ -29,7 +29,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, select
 
-from archive import audit_chain, directory_tables, incident_tables
+from archive import access_tables, audit_chain, directory_tables, incident_tables
 from archive.audit_chain import INCIDENT_LOG, LOGS, REQUEST_LOG, Head, Log
 from archive.tables import ArchiveRecord, AuditHead, AuditRow, OutboxRow, RequestRow
 from infra.logconfig import get_logger
@@ -40,7 +40,7 @@ from models.status import TERMINAL_STAGES
 DEFAULT_URL = "sqlite:///.data/kefu.db"
 TICKET_TZ = ZoneInfo("Asia/Shanghai")  # the ticket's date is the acceptance day where the center works
 TABLES: list[Table] = [RequestRow.__table__, AuditRow.__table__, OutboxRow.__table__, ArchiveRecord.__table__,  # type: ignore[list-item]
-                       AuditHead.__table__, *directory_tables.TABLES, *incident_tables.TABLES]
+                       AuditHead.__table__, *directory_tables.TABLES, *incident_tables.TABLES, *access_tables.TABLES]
 REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
 HEADS: Table = AuditHead.__table__  # type: ignore[assignment]
@@ -327,9 +327,11 @@ class Archive:
         breached: bool | None = None,
         complaint_grade: str | Collection[str] | None = None,
         limit: int = 200,
+        where: Sequence[ColumnElement[bool]] = (),
     ) -> list[dict[str, Any]]:
         """List page from the projection. overdue_at=now: open requests whose next deadline has passed;
-        due_before=t: open requests due before t. Deadline lists come soonest first, others in ticket order."""
+        due_before=t: open requests due before t. Deadline lists come soonest first, others in ticket order.
+        where: further conditions (archive/reads.py: what the reader may see)."""
         equal = {
             RequestRow.stage: stage,
             RequestRow.request_type: request_type,
@@ -340,7 +342,7 @@ class Archive:
             RequestRow.breached: breached,
             RequestRow.complaint_grade: complaint_grade,
         }
-        where = [_match(column, wanted) for column, wanted in equal.items() if wanted is not None]
+        where = [*where, *(_match(column, wanted) for column, wanted in equal.items() if wanted is not None)]
         if min_escalation is not None:
             where.append(col(RequestRow.escalation_level) >= min_escalation)
         by_deadline = False

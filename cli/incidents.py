@@ -17,41 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.declare import check_policy, declare_incident
 from cli.common import CliError, emit, parse, run_update
-from infra import temporal_env
 from models.incident import MAX_LINK, Declare, IncidentStatus, Link, Progress, Resolve, Review, incident_workflow_id
-from policies.loader import PolicyError, get_pack
 from workflows.incident import IncidentWorkflow
 
 ACTIONS = ("declare", "link", "update", "resolve", "review", "show", "list")
-
-
-def check_policy(declare: Declare) -> None:
-    """The declaration's pack exists and has an incidents section."""
-    try:
-        pack = get_pack(declare.policy)
-    except PolicyError as exc:
-        raise CliError(str(exc)) from exc
-    if pack.incidents is None:
-        raise CliError(f"policy: pack {pack.key} has no incidents section")
-
-
-async def declare_incident(client: Client, declare: Declare,
-                           task_queue: str = temporal_env.TASK_QUEUE) -> WorkflowHandle[Any, IncidentStatus]:
-    """Start the incident's workflow; an incident id is declared once (a second declaration is refused)."""
-    check_policy(declare)
-    try:
-        return await client.start_workflow(
-            IncidentWorkflow.run, declare, id=incident_workflow_id(declare.incident_id), task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"incident {declare.incident_id} · level {declare.level} · {declare.policy}",
-            static_details=f"{declare.title}\n\nlead {declare.lead}; declared by {declare.declared_by.id}")
-    except WorkflowAlreadyStartedError as exc:
-        raise CliError(f"incident_id: incident {declare.incident_id} was declared before") from exc
 
 
 def status_text(st: dict[str, Any]) -> str:
@@ -86,8 +59,8 @@ def add_parser(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
         if with_id:
             a.add_argument("incident_id")
         if role:
-            a.add_argument("--actor", required=True)
-            a.add_argument("--role", default=role)
+            a.add_argument("--actor", help="default: the token's subject (required without a token)")
+            a.add_argument("--role", help=f"default: the token's role, else {role}")
         return a
 
     d = action("declare", "declare an incident (supervisor and above)", with_id=False)

@@ -17,6 +17,10 @@
     kefu doctor [--require-encryption]       health checks, one line each; exit 0 healthy, 2 otherwise
     kefu agent import|add|list|remove        the agent directory that dispatch assigns from (docs/assignment.md)
     kefu incident declare|link|update|resolve|review|show|list   incidents 突发事件 (docs/incidents.md)
+    kefu serve [--port 8000]                 the HTTP API (docs/api.md)
+    kefu token issue --sub ID --role R       a bearer token from kefu's own issuer; kefu login keeps one for the CLI
+With a token (KEFU_TOKEN or `kefu login`) commands act as its subject and role; without one, as --actor/--role, signed
+with the local principal key (development mode, docs/api.md).
 Every command takes --json. Errors are one line on stderr with exit code 2.
 """
 
@@ -28,17 +32,20 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.errors import ApiError
+from api.submit import check_intake, submit
+from api.submit import wait_for_status as wait_for_status  # re-exported: demo, tests and benches import it here
 from cli import agents as agents_cli
 from cli import incidents as incident_cli
+from cli import serve as serve_cli
+from cli import tokens as tokens_cli
 from cli.common import CliError, Reported, connect, emit, parse, read_text, run_update, validation_message
 from infra import temporal_env
 from models.actions import ACTION_KINDS, Act, Confirm, EscalateRequest, SurveyAnswer
@@ -70,51 +77,9 @@ def build_intake(args: argparse.Namespace) -> Intake:
         raw["customer"] = {**raw.get("customer", {}), **{k: v for k, v in customer.items() if v is not None}}
     raw["funds_at_risk"] = raw.get("funds_at_risk", False) or args.funds_at_risk
     raw["security"] = raw.get("security", False) or args.security
-    try:
-        intake = Intake.model_validate(raw)
-    except ValidationError as exc:
-        raise CliError(validation_message(exc)) from exc
-    try:
-        pack = get_pack(intake.policy)
-    except PolicyError as exc:
-        raise CliError(str(exc)) from exc
-    if intake.channel not in pack.channels:
-        raise CliError(f"channel: {intake.channel} is not a channel of policy {pack.id} ({', '.join(pack.channels)})")
-    if intake.type_hint and intake.type_hint not in pack.request_types:
-        raise CliError(f"type_hint: {intake.type_hint} is not a request type of policy {pack.id}")
+    intake = parse(Intake, raw)
+    check_intake(intake)
     return intake
-
-
-async def submit(client: Client, intake: Intake, wait_for_ticket: bool = True,
-                 task_queue: str = temporal_env.TASK_QUEUE) -> tuple[WorkflowHandle, RequestStatus | None]:
-    """Start the request's workflow; a retried submission reaches the same workflow (no second acknowledgement).
-    Returns the handle and, unless told not to wait, the status once the ticket is registered."""
-    workflow_id = workflow_id_for(intake.request_id)
-    try:
-        handle = await client.start_workflow(
-            ServiceRequestWorkflow.run, intake, id=workflow_id, task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"{intake.request_id} · {intake.channel} · {intake.policy}",
-            static_details=f"Service request {intake.request_id} received on {intake.channel} under policy "
-                           f"{intake.policy}; type hint {intake.type_hint or '—'}.",
-        )
-    except WorkflowAlreadyStartedError:
-        # finished already: report what it became
-        handle = client.get_workflow_handle_for(ServiceRequestWorkflow.run, workflow_id)
-    if not wait_for_ticket:
-        return handle, None
-    return handle, await wait_for_status(handle, lambda st: bool(st.ticket))
-
-
-async def wait_for_status(handle: WorkflowHandle, ready: Callable[[RequestStatus], bool],
-                          timeout: float = 20.0) -> RequestStatus:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status = await handle.query(ServiceRequestWorkflow.status)
-        if ready(status) or asyncio.get_running_loop().time() > deadline:
-            return status
-        await asyncio.sleep(0.1)
 
 
 # --- actions ------------------------------------------------------------------------------------------------------
@@ -162,15 +127,12 @@ def status_text(st: dict[str, Any]) -> str:
 
 # --- archive views --------------------------------------------------------------------------------------------------
 def list_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from archive.store import Archive  # the archive (SQLAlchemy) loads only for commands that read it
+    from archive.reads import console_list  # the archive (SQLAlchemy) loads only for commands that read it
+    from archive.store import Archive
 
-    now = datetime.now(UTC)
-    rows = Archive().list_requests(
-        stage=args.stage, request_type=args.type, priority=args.priority, policy_id=args.policy, owner=args.owner,
-        min_escalation=args.level, overdue_at=now if args.overdue else None,
-        due_before=now + timedelta(minutes=args.due_within) if args.due_within is not None else None,
-        limit=args.limit)
-    return rows
+    return console_list(Archive(), stage=args.stage, request_type=args.type, priority=args.priority,
+                        policy_id=args.policy, owner=args.owner, level=args.level, overdue=args.overdue,
+                        due_within=args.due_within, limit=args.limit)
 
 
 def table_text(rows: list[dict[str, Any]]) -> str:
@@ -252,53 +214,14 @@ def bulk_text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def report_window(args: argparse.Namespace) -> tuple[datetime, datetime]:
-    """--from/--to as dates (whole days in Asia/Shanghai, --to inclusive) or ISO times with an offset."""
-    from reports.kpi import REPORT_TZ
-
-    def parse(value: str, flag: str, inclusive_end: bool) -> datetime:
-        try:
-            if len(value) == 10:
-                day = datetime.fromisoformat(value).replace(tzinfo=REPORT_TZ)
-                return day + timedelta(days=1) if inclusive_end else day
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise CliError(f"{flag}: {value!r} is not a date (YYYY-MM-DD) or an ISO time") from exc
-        if moment.tzinfo is None:
-            raise CliError(f"{flag}: give a time zone offset, e.g. 2026-09-30T17:00+08:00, or a plain date")
-        return moment
-
-    start, end = parse(args.date_from, "--from", False), parse(args.date_to, "--to", True)
-    if end <= start:
-        raise CliError("--to: the period ends before it starts")
-    return start, end
-
-
 def run_report(args: argparse.Namespace) -> None:
+    from api import kpi as kpi_report  # the archive (SQLAlchemy) loads only for commands that read it
     from archive.store import Archive
     from reports import kpi
 
-    start, end = report_window(args)
-    if args.policy:
-        get_pack(args.policy)  # unknown policy: one-line error
-    store = Archive()
-    rows = store.rows_between(start, end, policy_id=args.policy)
-    thresholds: dict[str, int] = {}
-    for policy_id in {r["policy_id"] for r in rows}:
-        try:
-            thresholds[policy_id] = get_pack(policy_id).revisit.reopen_below
-        except PolicyError:
-            thresholds[policy_id] = kpi.DEFAULT_CSAT_THRESHOLD
-    breached = [r for r in rows if r.get("breached_clocks")]
-    show = progress_reporter(wants_progress(args), "reading breach events")
-    breaches: list[dict[str, Any]] = []
-    for i, row in enumerate(breached, 1):
-        breaches += [{"request_id": e["request_id"], "clock": e["detail"].get("clock"), "at": e["at"]}
-                     for e in store.audit_trail(row["request_id"]) if e["action"] == "sla_breach"]
-        show(i, len(breached))
-    figures = kpi.compute(rows, datetime.now(UTC), start=start, end=end, label=(args.date_from, args.date_to),
-                          policy_id=args.policy,
-                          csat_thresholds=thresholds, breaches=breaches)
+    start, end = kpi_report.period(args.date_from, args.date_to, ("--from", "--to"))
+    figures = kpi_report.figures(Archive(), start, end, (args.date_from, args.date_to), args.policy,
+                                 progress_reporter(wants_progress(args), "reading breach events"))
     if args.html:
         from reports.html import write
 
@@ -352,8 +275,8 @@ def parser() -> argparse.ArgumentParser:
     a = cmd("act", "an agent action")
     a.add_argument("request_id")
     a.add_argument("kind", choices=ACTION_KINDS)
-    a.add_argument("--actor", required=True)
-    a.add_argument("--role", default="agent")
+    a.add_argument("--actor", help="default: the token's subject (required without a token)")
+    a.add_argument("--role", help="default: the token's role, else agent")
     for flag in ACTION_FLAGS:
         a.add_argument(f"--{flag.replace('_', '-')}", dest=flag)
     a.add_argument("--customer-visible", action="store_true")
@@ -374,8 +297,8 @@ def parser() -> argparse.ArgumentParser:
 
     e = cmd("escalate", "a supervisor escalates a request")
     e.add_argument("request_id")
-    e.add_argument("--actor", required=True)
-    e.add_argument("--role", default="supervisor")
+    e.add_argument("--actor", help="default: the token's subject (required without a token)")
+    e.add_argument("--role", help="default: the token's role, else supervisor")
     e.add_argument("--reason", required=True)
     e.add_argument("--to-level", type=int)
 
@@ -397,8 +320,8 @@ def parser() -> argparse.ArgumentParser:
     eb.add_argument("--overdue", action="store_true")
     eb.add_argument("--due-within", type=int, metavar="MINUTES")
     eb.add_argument("--limit", type=int, default=1000)
-    eb.add_argument("--actor", required=True)
-    eb.add_argument("--role", default="supervisor")
+    eb.add_argument("--actor", help="default: the token's subject (required without a token)")
+    eb.add_argument("--role", help="default: the token's role, else supervisor")
     eb.add_argument("--reason", required=True)
     eb.add_argument("--to-level", type=int)
     eb.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -437,6 +360,8 @@ def parser() -> argparse.ArgumentParser:
 
     agents_cli.add_parser(cmd)
     incident_cli.add_parser(cmd)
+    serve_cli.add_parser(cmd)
+    tokens_cli.add_parser(cmd)
 
     dr = cmd("doctor", "check the Temporal connection, namespace, search attributes, schema version, codec keys")
     dr.add_argument("--require-encryption", action="store_true", help="fail when no payload keys are configured")
@@ -644,11 +569,16 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(incident_cli.run(args, None))  # type: ignore[arg-type]  # the archive only
         elif args.command in ("list", "show", "schema", "sla", "policy", "report"):
             run_local(args)
+        elif args.command in ("token", "login"):
+            tokens_cli.run(args)
+        elif args.command == "serve":
+            asyncio.run(serve_cli.run(args))
         else:
-            asyncio.run(run_temporal(args))
+            with tokens_cli.acting(args):  # the token's principal, if any, signs what the command sends
+                asyncio.run(run_temporal(args))
     except Reported:
         return 2
-    except (CliError, PolicyError) as exc:
+    except (CliError, PolicyError, ApiError) as exc:
         print(f"kefu {args.command}: {exc}", file=sys.stderr)
         return 2
     except RPCError as exc:

@@ -48,7 +48,8 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
-REVISIONS = ("0001", "0002", "0003", "0004")  # initial, agent directory, incidents (issue 6), audit chain (issue 14)
+# initial, agent directory, incidents (issue 6), audit chain and access log (issue 14)
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 HEAD = REVISIONS[-1]
 
 
