@@ -4,8 +4,8 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-23
 
-Revises 0003, the head when it was written; another revision (0004, the audit chain) may land first, and then this
-one is re-chained after it. Frozen on purpose: plain SQLAlchemy types, no import of archive.access_tables.
+Revises 0004 (the audit chain; written against 0003 and re-chained when both landed).
+Frozen on purpose: plain SQLAlchemy types, no import of archive.access_tables.
 """
 
 from __future__ import annotations
