@@ -129,7 +129,7 @@ def samples() -> list[Sample]:
         Sample("Suggestion on social media", {
             "channel": "social", "type_hint": "suggestion", "description": "建议APP增加夜间模式"},
             [m(8), a("respond", message="您好，感谢您的建议"), h(8),
-             a("resolve", summary="已纳入下一版本", decision="产品委员会批准排期")]),
+             a("resolve", actor="mgr-wang", role="manager", summary="已纳入下一版本", decision="产品委员会批准排期")]),
         Sample("Dissatisfied revisit reopens (二次服务)", {
             "channel": "web", "type_hint": "inquiry", "description": "网上银行登录不了"},
             [m(5), a("respond", message="您好"), h(2), a("resolve", summary="已重置密码"), h(1), CONFIRM,

@@ -84,8 +84,11 @@ async def drive_lifecycle(client: Client, task_queue: str, policy: str, request_
     handle, _ = await submit(client, intake, wait_for_ticket=False, task_queue=task_queue)
     agent = {"id": "agent-bench", "role": "agent"}
     respond = Act.model_validate({"actor": agent, "action": {"kind": "respond", "message": "您好，已受理"}})
-    resolve = Act.model_validate({"actor": agent, "action": {
-        "kind": "resolve", "summary": "已处理", "root_cause": "bench", "decision": "bench"}})
+    # a suggestion's decision is management's (001 Ch8): a manager resolves it, an agent everything else
+    manager = {"id": "mgr-bench", "role": "manager"}
+    resolver, decision = (manager, "bench") if type_hint == "suggestion" else (agent, None)
+    resolve = Act.model_validate({"actor": resolver, "action": {
+        "kind": "resolve", "summary": "已处理", "root_cause": "bench", "decision": decision}})
     took = [await _update(handle, ServiceRequestWorkflow.act, respond),
             await _update(handle, ServiceRequestWorkflow.act, resolve)]
     if latencies is not None:

@@ -27,6 +27,7 @@ from domain.ledger import ClockEvent, SlaClock
 from domain.permissions import Situation, check_action
 from domain.snapshot import PLAIN, ClockState, Snapshot, classified, ladder, ladder_state, parse_plain, plain_dict
 from models.actions import (
+    ROLE_RANK,
     Accept,
     Acknowledge,
     Action,
@@ -406,15 +407,17 @@ class ServiceRequest:
         situation = self.situation()
         if assume_handling:
             return check_action(action.kind, actor.id, actor.role, replace(situation, stage="handling"))
-        return check_action(action.kind, actor.id, actor.role, situation) or self._content_problem(action)
+        return check_action(action.kind, actor.id, actor.role, situation) or self._content_problem(actor, action)
 
-    def _content_problem(self, action: Action) -> str | None:
+    def _content_problem(self, actor: Actor, action: Action) -> str | None:
         match action:
             case Resolve(root_cause=root_cause, decision=decision):
                 if self.cls.request_type == "complaint" and not root_cause:
                     return "resolve: root_cause is required for a complaint (002 §4.4)"
                 if self.cls.request_type == "suggestion" and not decision:
                     return "resolve: decision is required for a suggestion: management decides (001 Ch8)"
+                if decision and ROLE_RANK[actor.role] < ROLE_RANK["manager"]:
+                    return f"resolve: decision: management decides (001 Ch8); role {actor.role} may not record one"
             case Extend(by=by, customer_notice=notice):
                 rules = self.pack.extensions
                 if rules.requires_customer_notice and not (notice or "").strip():

@@ -182,6 +182,10 @@ CASES: list[tuple[Setup, Actor, dict[str, Any], str | None, list[str], list[str]
     (complaint, AGENT, {"kind": "resolve", "summary": "退款", "root_cause": "系统重复扣费"}, None, ["resolve"], []),
     (suggestion, AGENT, {"kind": "resolve", "summary": "采纳"}, "decision is required", [], []),
     (suggestion, MGR, {"kind": "resolve", "summary": "采纳", "decision": "下季度上线"}, None, ["resolve"], []),
+    (suggestion, AGENT, {"kind": "resolve", "summary": "采纳", "decision": "我决定上线"}, "management decides", [],
+     []),  # 001 Ch8: a decision recorded below manager is refused (issue 16)
+    (suggestion, SUP, {"kind": "resolve", "summary": "采纳", "decision": "主管决定"}, "role supervisor may not", [],
+     []),
     # check
     (pending_check, LEAD, {"kind": "check", "passed": True}, None, ["check"], []),
     (pending_check, LEAD, {"kind": "check", "passed": False, "remarks": "未解决"}, None, ["check"], []),
