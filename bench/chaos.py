@@ -590,6 +590,7 @@ def main() -> int:
         for line in [*result["failures"], *result["problems"], *result["refused"]][:20]:
             print(f"  {line}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
