@@ -10,8 +10,9 @@ intake and message carries personal data: a phone (13812345678 and others), an e
 
 Afterwards (every run's pending workflow task done):
 
-* no history holds a WORKFLOW_TASK_FAILED event, and no run is left Running with its last workflow task failed or
-  timed out (wedged);
+* no history holds a WORKFLOW_TASK_FAILED event (other than the retried kinds of `benign`: a completion the server
+  refused because a signal arrived, the deadlock detector on a starved CPU), and no run is left Running with its
+  last workflow task failed or timed out (wedged);
 * every run whose intake was invalid (as the workflow decodes it, or under another request's workflow id) failed
   with InvalidIntake and left a `rejected` archive row without customer data; every valid run is still Running and
   answers its status query;
