@@ -31,6 +31,7 @@ import random
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -63,7 +64,7 @@ UPDATES = ("act", "confirm", "survey", "escalation")
 SIGNALS = ("escalate", "incident")
 CHANNELS = ("phone", "web", "mini_program", "email", "app", "wechat", "weibo")
 SURNAMES = ("欧阳", "司马", "诸葛", "上官", "慕容", "东方")
-GIVEN = "望舒明月清风晚晴雨桐若溪星河"
+GIVEN = "望舒明月清风晚晴雨桐若溪星河嘉禾思远念慈知秋听澜予安景行怀瑾云岫书瑶沐辰亦凡"
 LATIN = ("Zhang Weiqiang", "Émilie Dupont", "Olúwásèun Adébáyọ̀", "Åsa Lindqvist")
 ODD = ("", " ", "\x00", "\u200b\u200d", "\u202e反转", "👩‍👩‍👧‍👦", "e\u0301\u0301\u0301", "𠀋𠀋", "\ufeff", "NaN",
        "null", "'; DROP TABLE requests; --", "{{ 7*7 }}", "%s%s%n", "../../etc/passwd", "\r\nX-Injected: 1", "🇨🇳" * 40)
@@ -77,10 +78,17 @@ class Pii:
     kinds: dict[str, str] = field(default_factory=dict)  # value -> "phone", "email" or "name"
 
     def person(self, rng: random.Random, n: int) -> dict[str, str]:
-        phone = "13812345678" if n % 50 == 0 else f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+        """A new person, each datum unique to input n (so a leak names its input)."""
+        def fresh(draw: Callable[[], str]) -> str:
+            value = draw()
+            while value in self.owners:
+                value = draw()
+            return value
+
+        phone = "13812345678" if n == 0 else fresh(lambda: f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}")
         email = f"fuzz.{rng.choice(('li', 'wang', 'chen', 'alice'))}{n}@example.com"
-        name = (rng.choice(LATIN) + f" {n}" if rng.random() < 0.3
-                else rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2)))
+        name = (rng.choice(LATIN) + f" {n:05d}" if rng.random() < 0.3
+                else fresh(lambda: rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2))))
         person = {"phone": phone, "email": email, "name": name}
         for kind, value in person.items():
             self.owners.setdefault(value, set()).add(n)
