@@ -32,6 +32,7 @@ from infra.logconfig import configure_logging
 from models.actions import ACTION_KINDS, ROLE_RANK
 from models.intake import Intake, workflow_id_for
 from tests.conftest import STARTED, running_worker
+from tests.polling import task_failures
 from tests.workflow.helpers import intake, start, status
 
 EXAMPLES = int(os.environ.get("KEFU_FUZZ_EXAMPLES", "80"))
@@ -119,8 +120,7 @@ async def test_updates_and_signals_never_wedge_a_request(ts_env: WorkflowEnviron
             await handle.signal("escalate", payload)
         st_after = await status(handle)  # still answering
         history = await handle.fetch_history()
-    failed = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
-    assert not failed, failed[0].workflow_task_failed_event_attributes.failure.message
+    assert not task_failures(history)
     assert refused > applied and st_after.request_id
     trail = archive.audit_trail(st_after.request_id)
     escalate_events = [e for e in trail if e["action"] in ("escalate", "escalation_at_top")
@@ -141,8 +141,7 @@ async def settled(handle: WorkflowHandle, timeout: float = 30.0) -> tuple[Workfl
     deadline = time.monotonic() + timeout
     while True:
         described = await handle.describe()
-        history = await handle.fetch_history()
-        failed = sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for e in history.events)
+        failed = len(task_failures(await handle.fetch_history()))
         if failed or described.status != WorkflowExecutionStatus.RUNNING or time.monotonic() > deadline:
             return described.status, failed
         await asyncio.sleep(0.2)
