@@ -347,12 +347,17 @@ async def chaos_monkey(worker: WorkerProcess, server: DevServer, events: list[st
     return did
 
 
-async def runs_per_workflow(client: Client, task_queue: str) -> Counter[str]:
-    """How many runs each workflow id has on the task queue (a retried start must reach the same run)."""
-    runs: Counter[str] = Counter()
-    async for execution in client.list_workflows(f'TaskQueue = "{task_queue}"'):
-        runs[execution.id] += 1
-    return runs
+async def runs_per_workflow(client: Client, task_queue: str, expected: int, timeout: float = 60.0) -> Counter[str]:
+    """How many runs each workflow id has on the task queue (a retried start must reach the same run). Visibility
+    lags a little behind the runs: read again until `expected` workflow ids are listed, or the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs: Counter[str] = Counter()
+        async for execution in client.list_workflows(f'TaskQueue = "{task_queue}"'):
+            runs[execution.id] += 1
+        if len(runs) >= expected or time.monotonic() > deadline:
+            return runs
+        await asyncio.sleep(1.0)
 
 
 def audit_archive(archive: Archive, finals: dict[str, RequestStatus], runs: Counter[str]) -> dict[str, Any]:
@@ -456,7 +461,8 @@ async def chaos(requests: int = 300, kills: int = 10, restarts: int = 1, seed: i
             watcher.cancel()
             worker.stop()
         wall = time.monotonic() - began
-        runs = await durable(lambda: runs_per_workflow(client, task_queue), time.monotonic() + 60)
+        runs = await durable(lambda: runs_per_workflow(client, task_queue, requests), time.monotonic() + 60,
+                             attempt_timeout=90)
     finally:
         outbox.close()
         await server.stop()
