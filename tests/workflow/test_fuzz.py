@@ -13,9 +13,11 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
 from cli.main import validation_message
+from infra import temporal_env
 from infra.logconfig import configure_logging
 from models.actions import ACTION_KINDS, ROLE_RANK
 from models.intake import Intake, workflow_id_for
@@ -136,6 +139,16 @@ def truncated_json() -> RawValue:
     return RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b'{"customer": {"phone": "' + PHONE.encode()))
 
 
+@pytest_asyncio.fixture
+async def private_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own: a run whose workflow task keeps failing leaves a server unable to
+    skip time, and the shared one would stall every later test (as in test_bad_input.py)."""
+    async with await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=temporal_env.test_server(), data_converter=temporal_env.data_converter()) as env:
+        await temporal_env.register_search_attributes(env.client)
+        yield env
+
+
 async def settled(handle: WorkflowHandle, timeout: float = 30.0) -> tuple[WorkflowExecutionStatus | None, int]:
     """Poll until the run ended or a workflow task failed; (status, workflow task failures)."""
     deadline = time.monotonic() + timeout
@@ -150,13 +163,13 @@ async def settled(handle: WorkflowHandle, timeout: float = 30.0) -> tuple[Workfl
 @pytest.mark.xfail(strict=True, reason="bug: an intake payload that is not JSON (truncated, or an unknown encoding) "
                    "fails its workflow task forever ('Failed decoding arguments' before @workflow.init runs) instead "
                    "of failing its run with InvalidIntake; the run stays Running, wedged")
-async def test_an_intake_that_is_not_json_fails_its_run_at_once(ts_env: WorkflowEnvironment, archive: Archive,
+async def test_an_intake_that_is_not_json_fails_its_run_at_once(private_env: WorkflowEnvironment, archive: Archive,
                                                                 task_queue: str) -> None:
     workflow_id = workflow_id_for(f"t-{uuid.uuid4().hex[:10]}")
     STARTED.append(workflow_id)
-    async with running_worker(ts_env, archive, task_queue):
-        handle = await ts_env.client.start_workflow("ServiceRequestWorkflow", truncated_json(), id=workflow_id,
-                                                    task_queue=task_queue)
+    async with running_worker(private_env, archive, task_queue):
+        handle = await private_env.client.start_workflow("ServiceRequestWorkflow", truncated_json(), id=workflow_id,
+                                                         task_queue=task_queue)
         status, failed_tasks = await settled(handle)
     assert failed_tasks == 0 and status == WorkflowExecutionStatus.FAILED
 
@@ -190,12 +203,12 @@ def worker_log_formatter() -> logging.Formatter:
 @pytest.mark.xfail(strict=True, reason="bug: a signal payload that is not JSON is dropped, but the SDK logs the "
                    "decoding error with its traceback, which quotes the payload (input_value=...), and "
                    "infra/logconfig masks the event before the traceback is rendered: the phone is in the log")
-async def test_a_signal_that_is_not_json_leaves_no_pii_in_the_log(ts_env: WorkflowEnvironment, archive: Archive,
+async def test_a_signal_that_is_not_json_leaves_no_pii_in_the_log(private_env: WorkflowEnvironment, archive: Archive,
                                                                   task_queue: str,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     formatter = worker_log_formatter()
-    async with running_worker(ts_env, archive, task_queue):
-        handle, _ = await start(ts_env.client, task_queue)
+    async with running_worker(private_env, archive, task_queue):
+        handle, _ = await start(private_env.client, task_queue)
         await handle.signal("escalate", truncated_json())
         assert await signal_processed(handle)
     logged = "\n".join(formatter.format(record) for record in caplog.records)
