@@ -12,7 +12,7 @@ KEFU_API_PORT      ?= 8000
 # where customers' links in notices point (the API's /c/{token} page)
 KEFU_PUBLIC_URL    ?= http://localhost:$(KEFU_API_PORT)
 
-.PHONY: setup demo run test test-fast lint bench bench-quick clean
+.PHONY: setup demo run test test-fast lint bench bench-quick bench-chaos bench-fuzz clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 2; }
@@ -48,6 +48,12 @@ bench: $(STAMP)  ## benchmarks: deadline cost; throughput ratio, history size, l
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.calendar_bench
 	$(BIN)/python -m bench --quick --json .data/bench-quick.json
+
+bench-chaos: $(STAMP)  ## 300 requests through 10 worker SIGKILLs and a dev server restart: 0 lost, 0 duplicated
+	$(BIN)/python -m bench.chaos --requests 300 --kills 10 --restarts 1 --seed 7 --json .data/chaos.json
+
+bench-fuzz: $(STAMP)  ## 2,000 malformed raw-SDK inputs: no run wedged, no PII in the worker's log
+	$(BIN)/python -m bench.fuzz --inputs 2000 --seed 1 --json .data/fuzz.json
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

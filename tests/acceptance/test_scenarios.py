@@ -18,7 +18,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from archive.directory import Directory
 from archive.store import Archive
-from cli.main import wait_for_status
 from domain.calendar import business_calendar
 from models.actions import Actor
 from models.assignment import Agent
@@ -27,6 +26,7 @@ from models.incident import Resolve as IncidentResolve
 from models.status import STAGES, RequestStatus
 from policies.loader import get_pack
 from tests.conftest import STARTED, running_worker
+from tests.polling import wait_for_status
 from tests.workflow.helpers import act, confirm, escalate, start, status, survey
 from workflows.incident import IncidentWorkflow
 

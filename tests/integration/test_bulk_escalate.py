@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
-from cli.main import bulk_escalate, wait_for_status
+from cli.main import bulk_escalate
 from tests.conftest import running_worker
+from tests.polling import eventually, wait_for_status
 from tests.workflow.helpers import start, status
 
 pytestmark = pytest.mark.integration
@@ -21,10 +20,8 @@ async def test_bulk_escalate_raises_every_matching_request(
         handles = [(await start(ts_env.client, task_queue, type_hint=kind, description="宽带断线，需要上门维修"))[0]
                    for kind in ("repair", "repair", "inquiry")]
         ids = {(await status(h)).request_id for h in handles[:2]}
-        for _ in range(100):  # the projection is written by an activity: wait until the archive shows it
-            if {r["request_id"] for r in archive.list_requests(request_type="repair")} >= ids:
-                break
-            await asyncio.sleep(0.05)
+        # the projection is written by an activity: wait until the archive shows it
+        await eventually(lambda: {r["request_id"] for r in archive.list_requests(request_type="repair")} >= ids)
         rows = [r for r in archive.list_requests(request_type="repair", stage="handling") if r["request_id"] in ids]
         assert len(rows) == 2
 
@@ -34,7 +31,7 @@ async def test_bulk_escalate_raises_every_matching_request(
         assert [r["ok"] for r in results] == [True, True]
         assert seen[-1] == (2, 2)
         for handle in handles[:2]:
-            st = await wait_for_status(handle, lambda s: s.escalation_level >= 1, timeout=10)
+            st = await wait_for_status(handle, lambda s: s.escalation_level >= 1)
             assert st.escalation_level == 1
             assert st.escalations[-1].trigger == "signal" and st.escalations[-1].actor == "sup-chen"
         assert (await status(handles[2])).escalation_level == 0  # not matched, not signalled

@@ -25,6 +25,7 @@ from models.incident import incident_workflow_id
 from models.intake import workflow_id_for
 from policies.loader import BUILTIN_DIR
 from tests.integration.conftest import dev_address, fast_pack
+from tests.polling import PATIENCE, eventually
 from worker import build_worker
 
 pytestmark = pytest.mark.integration
@@ -116,7 +117,7 @@ async def cli(dev_env: WorkflowEnvironment, cli_env: Cli, unique_queue: str) -> 
         archive.close()
 
 
-async def archived(database_url: str, request_id: str, ready: Any, timeout: float = 10.0) -> dict[str, Any]:
+async def archived(database_url: str, request_id: str, ready: Any, timeout: float = PATIENCE) -> dict[str, Any]:
     """The archive projection is written by the workflow's flusher shortly after each change: poll."""
     archive = Archive(database_url)
     try:
@@ -274,19 +275,19 @@ async def test_incident_declare_link_update_resolve_show_list(cli: Cli) -> None:
     resolved = (await cli("incident", "resolve", inc, "--summary", "已退还多扣费用", "--root-cause", "计费规则配置错误",
                           "--actor", "sup-1", "--json")).json()
     assert resolved["stage"] == "resolved"
-    for _ in range(100):  # the incident delivers `resolved` to the linked request
+    async def delivered() -> dict[str, Any] | None:  # the incident delivers `resolved` to the linked request
         st = (await cli("status", rid, "--json")).json()
-        if st["stage"] != "handling":
-            break
-        await asyncio.sleep(0.2)
+        return st if st["stage"] != "handling" else None
+
+    st = await eventually(delivered, every=0.2, what="resolution delivered")
     assert st["summary"] == "已退还多扣费用" and st["root_cause"] == "计费规则配置错误" and st["incident_id"] == inc
     shown = (await cli("incident", "show", inc, "--json")).json()
     assert shown["linked"] == 1 and shown["updates"] >= 1
-    for _ in range(50):
+    async def listed_resolved() -> list[dict[str, Any]] | None:
         listed = (await cli("incident", "list", "--json")).json()
-        if listed and listed[0]["stage"] == "resolved":
-            break
-        await asyncio.sleep(0.2)
+        return listed if listed and listed[0]["stage"] == "resolved" else None
+
+    listed = await eventually(listed_resolved, every=0.2, what="incident listed as resolved")
     assert [row["incident_id"] for row in listed] == [inc]
 
 

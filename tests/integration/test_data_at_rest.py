@@ -56,7 +56,7 @@ def run(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.Popen(command, env=environment, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)  # a refusal takes seconds; a loaded machine's imports more
     except subprocess.TimeoutExpired:  # it started instead of refusing: SIGTERM stops it and its dev server
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

@@ -1,26 +1,28 @@
 """On a real Temporal dev server with real timers: the whole lifecycle under the seconds-long `fast_sc` pack with
 the archive on PostgreSQL and on SQLite, search attributes and the Web UI's summary/details, a breach on the
-wall clock, and KEFU_POLICY_PATH reaching the worker."""
+wall clock, and KEFU_POLICY_PATH reaching the worker. Every wait polls for its condition (tests/polling.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
-from cli.main import submit, wait_for_status
+from cli.main import submit
 from infra import search
 from models.actions import SurveyAnswer
 from models.status import STAGES, RequestStatus
 from tests.integration.conftest import FAST_POLICY
+from tests.polling import PATIENCE, wait_for_status
 from tests.workflow.helpers import act, confirm, intake
 from worker import build_worker
 from workflows.service_request import ServiceRequestWorkflow
@@ -44,9 +46,9 @@ async def run_lifecycle(env: WorkflowEnvironment, archive: Archive, task_queue: 
         await act(handle, "respond", message="您好，马上为您查询")
         await act(handle, "resolve", summary="账单明细已发送")
         await confirm(handle)
-        await wait_for_status(handle, lambda st: st.stage == "revisit", timeout=10)  # revisit delay 1 s
+        await wait_for_status(handle, lambda st: st.stage == "revisit")  # revisit delay 1 s
         await handle.execute_update(ServiceRequestWorkflow.survey, SurveyAnswer(score=95, nps=9))
-        final = await asyncio.wait_for(handle.result(), timeout=15)
+        final = await asyncio.wait_for(handle.result(), timeout=PATIENCE)
     assert final.stage == "completed" and final.outcome == "satisfied"
     assert list(final.timeline) == list(STAGES)
     return final
@@ -101,7 +103,7 @@ async def fast_request(dev_env: WorkflowEnvironment, fast_policy_dir: Path, sqli
     archive.close()
 
 
-async def listed(client: Client, query: str, workflow_id: str, timeout: float = 10.0) -> bool:
+async def listed(client: Client, query: str, workflow_id: str, timeout: float = PATIENCE) -> bool:
     """Visibility is eventually consistent: poll until the query finds the workflow."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
@@ -117,7 +119,7 @@ async def test_search_attributes_summary_and_current_details(
     assert await listed(client, f'KefuStage="handling" AND KefuPolicy="{FAST_POLICY}"', handle.id)
     assert await listed(client, 'KefuBreached=false', handle.id)
 
-    await wait_for_status(handle, lambda st: st.clocks["first_response"].breached, timeout=10)  # 2 s target
+    await wait_for_status(handle, lambda st: st.clocks["first_response"].breached)  # 2 s target
     assert await listed(client, f'KefuBreached=true AND KefuPolicy="{FAST_POLICY}"', handle.id)
     assert await listed(client, "KefuEscalationLevel>=1", handle.id)
 
@@ -138,14 +140,21 @@ async def test_search_attributes_summary_and_current_details(
     assert meta.definition.type == "ServiceRequestWorkflow"
 
 
-async def test_breach_is_recorded_on_time(fast_request: tuple[WorkflowHandle, RequestStatus]) -> None:
+async def test_breach_is_recorded_by_the_deadlines_timer(fast_request: tuple[WorkflowHandle, RequestStatus]) -> None:
+    """The breach is recorded after a durable timer fired at the deadline, in the workflow task it woke. How late
+    after the deadline depends on the worker picking the task up, which a loaded machine delays: the breach benchmark
+    measures it (0.18 s p50 on a quiet machine, docs/performance.md); here it only has to follow the timer."""
     handle, first = fast_request
     deadline = first.clocks["first_response"].deadline
-    assert deadline - first.clocks["first_response"].started_at == timedelta(seconds=2)
-    st = await wait_for_status(handle, lambda s: s.clocks["first_response"].breached, timeout=10)
+    assert deadline is not None and deadline - first.clocks["first_response"].started_at == timedelta(seconds=2)
+    st = await wait_for_status(handle, lambda s: s.clocks["first_response"].breached)
     breached_at = st.clocks["first_response"].breached_at
-    assert breached_at is not None
-    assert timedelta(0) <= breached_at - deadline < timedelta(seconds=1)
+    assert breached_at is not None and breached_at >= deadline
+    fired = [event.event_time.ToDatetime(tzinfo=UTC) async for event in handle.fetch_history_events()
+             if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+    slack = timedelta(milliseconds=1)
+    assert any(deadline - slack <= at <= breached_at + slack for at in fired), (deadline, breached_at, fired)
+    assert breached_at - deadline < timedelta(seconds=PATIENCE)
     assert st.escalation_level >= 1 and st.escalations[0].trigger == "breach"
 
 

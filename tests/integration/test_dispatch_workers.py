@@ -11,11 +11,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from archive.directory import Directory
 from archive.store import Archive
-from cli.main import submit, wait_for_status
+from cli.main import submit
 from infra import temporal_env
 from models.assignment import Agent
 from models.status import RequestStatus
 from tests.integration.conftest import dev_address
+from tests.polling import PATIENCE, pollers, wait_for_status
 from tests.workflow.helpers import intake
 from worker import build_worker
 
@@ -43,11 +44,12 @@ async def test_two_workers_never_exceed_capacity(dev_env: WorkflowEnvironment, p
     try:
         async with build_worker(clients[0], archive_a, task_queue=unique_queue), \
                 build_worker(clients[1], archive_b, task_queue=unique_queue):
-            await asyncio.sleep(0.5)  # both pollers waiting
-            handles = await asyncio.gather(*(submit(dev_env.client, intake(**OUTAGE), task_queue=unique_queue)
-                                             for _ in range(REQUESTS)))
+            await pollers(dev_env.client, unique_queue, {"worker-a", "worker-b"})  # both waiting for tasks
+            handles = await asyncio.gather(*(submit(dev_env.client, intake(**OUTAGE), task_queue=unique_queue,
+                                                    wait_for_ticket=False) for _ in range(REQUESTS)))
             started.extend(handle.id for handle, _ in handles)
-            finals = await asyncio.gather(*(wait_for_status(handle, settled, timeout=60) for handle, _ in handles))
+            finals = await asyncio.gather(*(wait_for_status(handle, settled, timeout=2 * PATIENCE)
+                                            for handle, _ in handles))
     finally:
         archive_a.close()
         archive_b.close()

@@ -72,7 +72,9 @@ def test_run_with_keys_wires_the_web_ui_to_the_codec_server(tmp_path: Path) -> N
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert proc.returncode == 0
-    time.sleep(1)
+    deadline = time.monotonic() + 30  # worker.py waits for its dev server to stop; the process table may lag
+    while subprocess.run(["pgrep", "-f", f"start-dev --port {port} "]).returncode != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert subprocess.run(["pgrep", "-f", f"start-dev --port {port} "]).returncode == 1, "dev server left behind"
 
 

@@ -72,7 +72,7 @@ def test_report_page_renders_in_chromium(tmp_path: Path) -> None:
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
                     "--window-size=1280,2000", f"--screenshot={shot}", page.as_uri()],
-                   check=True, capture_output=True, timeout=90)
+                   check=True, capture_output=True, timeout=300)
     assert shot.exists()
     data = shot.read_bytes()
     assert len(data) > 40_000  # a blank 1280x2000 page compresses to a few KB

@@ -18,6 +18,7 @@ from archive.store import Archive
 from cli.main import submit
 from infra import metrics, temporal_env
 from tests.integration.conftest import dev_address
+from tests.polling import pollers, wait_for_status
 from tests.workflow.helpers import intake
 from worker import build_worker
 
@@ -46,13 +47,15 @@ async def test_two_workers_share_one_task_queue(dev_env: WorkflowEnvironment, ar
     worker_a = build_worker(client_a, archive, task_queue=unique_queue)
     worker_b = build_worker(client_b, archive, task_queue=unique_queue)
     async with worker_a, worker_b:
-        await asyncio.sleep(0.5)  # both pollers waiting
-        handles = await asyncio.gather(*(submit(dev_env.client, intake(), task_queue=unique_queue)
-                                         for _ in range(REQUESTS)))
+        await pollers(dev_env.client, unique_queue, {"worker-a", "worker-b"})  # both waiting for tasks
+        handles = await asyncio.gather(*(submit(dev_env.client, intake(), task_queue=unique_queue,
+                                                wait_for_ticket=False) for _ in range(REQUESTS)))
         started.extend(handle.id for handle, _ in handles)
-        assert all(status and status.ticket for _, status in handles)
+        statuses = await asyncio.gather(*(wait_for_status(handle, lambda st: bool(st.ticket))
+                                          for handle, _ in handles))
+        assert all(status.ticket for status in statuses)
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
-                                                                      timeout=5).read().decode())
+                                                                      timeout=30).read().decode())
 
     per_worker: Counter[str] = Counter()
     for handle, _ in handles:

@@ -16,16 +16,24 @@ from activities.common import attempt, uninterrupted
 def test_cancellation_waits_for_the_end_of_the_block() -> None:
     env = ActivityEnvironment()
     steps: list[str] = []
+    began = threading.Event()
 
     @activity.defn
     def write() -> None:
         with uninterrupted():
             steps.append("begin")
-            time.sleep(0.5)  # the cancellation arrives here
+            began.set()
+            deadline = time.monotonic() + 30  # the cancellation arrives here, however late on a loaded machine
+            while not activity.is_cancelled() and time.monotonic() < deadline:
+                time.sleep(0.01)
             steps.append("commit")
         steps.append("after")  # never reached: the cancellation is raised at the end of the block
 
-    threading.Timer(0.1, env.cancel).start()
+    def cancel_inside_the_block() -> None:
+        if began.wait(timeout=30):
+            env.cancel()
+
+    threading.Thread(target=cancel_inside_the_block, daemon=True).start()
     with pytest.raises(CancelledError):
         env.run(write)
     assert steps == ["begin", "commit"]

@@ -186,9 +186,9 @@ def test_between_is_zero_for_reversed_or_closed_time() -> None:
 
 def test_far_spans_are_bounded_work() -> None:
     start = sh(2026, 9, 30, 17, 0)
-    began = timer.perf_counter()
+    began = timer.thread_time()  # this thread's CPU time: a loaded machine's preemption is not the calendar's work
     far = CN.add(start, 1_000_000 * 27000.0)  # a million working days: a day loop would take seconds
-    assert timer.perf_counter() - began < 0.05
+    assert timer.thread_time() - began < 0.25
     assert far.year > 5000
     assert CN.between(start, far) == 1_000_000 * 27000
 

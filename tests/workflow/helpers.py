@@ -14,6 +14,7 @@ from models.actions import Act, EscalateRequest, SurveyAnswer
 from models.intake import Intake, workflow_id_for
 from models.status import RequestStatus
 from tests.conftest import STARTED
+from tests.polling import wait_for_status
 from workflows.service_request import ServiceRequestWorkflow
 
 
@@ -30,8 +31,9 @@ def intake(**overrides: Any) -> Intake:
 async def start(client: Client, task_queue: str, **overrides: Any) -> tuple[WorkflowHandle, RequestStatus]:
     request = intake(**overrides)
     STARTED.append(workflow_id_for(request.request_id))
-    handle, status = await submit(client, request, task_queue=task_queue)
-    assert status is not None and status.ticket, "the request was registered and has a ticket"
+    handle, _ = await submit(client, request, wait_for_ticket=False, task_queue=task_queue)
+    status = await wait_for_status(handle, lambda st: bool(st.ticket))
+    assert status.ticket, "the request was registered and has a ticket"
     return handle, status
 
 
@@ -42,12 +44,15 @@ async def act(handle: WorkflowHandle, kind: str, actor: str = "agent-li", role: 
 
 
 async def confirm(handle: WorkflowHandle, accepted: bool = True) -> RequestStatus:
+    # demo's helpers wait the CLI's 20 s; a loaded machine gets the tests' patience first
+    await wait_for_status(handle, lambda st: st.stage == "resolved" and st.last_action == "result_reported")
     return await confirm_result(handle, accepted)
 
 
 async def survey(env: WorkflowEnvironment, handle: WorkflowHandle, score: int, resolved: bool = True,
                  nps: int | None = None) -> RequestStatus:
     """Let the pack's revisit delay pass, then answer the survey."""
+    await wait_for_status(handle, lambda st: st.stage == "closed")
     return await answer_survey(env, handle, SurveyAnswer(score=score, resolved=resolved, nps=nps))
 
 

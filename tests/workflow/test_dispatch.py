@@ -3,8 +3,6 @@ decline, transfer to another department's team, and the queue when no directory 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,13 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from archive.directory import Directory
 from archive.store import Archive
-from cli.main import wait_for_status
 from models.actions import Act
 from models.assignment import Agent
 from models.intake import workflow_id_for
 from models.status import RequestStatus
 from policies.loader import BUILTIN_DIR
 from tests.conftest import STARTED, running_worker
+from tests.polling import eventually, wait_for_status
 from tests.workflow.helpers import act, start, status
 from tests.workflow.helpers import intake as intake_model
 from workflows.service_request import ServiceRequestWorkflow
@@ -46,14 +44,6 @@ def actions(archive: Archive, request_id: str) -> list[str]:
 
 def audit(archive: Archive, request_id: str, action: str) -> list[dict[str, Any]]:
     return [e for e in archive.audit_trail(request_id) if e["action"] == action]
-
-
-async def eventually(check: Callable[[], bool], seconds: float = 10) -> None:
-    for _ in range(int(seconds * 20)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    assert check()
 
 
 async def offered(handle: Any, to: str) -> RequestStatus:

@@ -12,16 +12,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
-from cli.main import wait_for_status
 from models.actions import SurveyAnswer
 from models.intake import workflow_id_for
 from tests.conftest import STARTED, running_worker
+from tests.polling import task_failures, wait_for_status
 from tests.workflow.helpers import act, confirm, start, status
 from workflows.service_request import ServiceRequestWorkflow
 
@@ -58,7 +57,7 @@ async def test_a_malformed_intake_fails_at_once_names_the_field_and_leaves_a_rej
     assert isinstance(cause, ApplicationError) and cause.type == "InvalidIntake" and cause.non_retryable
     assert field in cause.message and PHONE not in cause.message and EMAIL not in cause.message
     history = await handle.fetch_history()
-    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in {e.event_type for e in history.events}
+    assert not task_failures(history)
     row = archive.get(request_id)
     assert row is not None and row["stage"] == "rejected" and row["ticket"] is None
     assert row["customer_name"] == "" and row["workflow_id"] == workflow_id

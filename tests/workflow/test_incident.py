@@ -3,10 +3,7 @@ progress told to each customer once, resolution reaching every linked request ex
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from cli.incidents import declare_incident
 from models.incident import Declare, Link, Progress, Resolve, Review, incident_workflow_id
 from policies.loader import BUILTIN_DIR
 from tests.conftest import STARTED, running_worker
+from tests.polling import eventually
 from tests.workflow.helpers import start, status
 from workflows.incident import IncidentWorkflow
 
@@ -52,17 +50,6 @@ async def complaint(env: WorkflowEnvironment, task_queue: str, customer: str = "
               "customer": {"id": customer, "name": "王小明", "phone": "13812345678"}, **overrides}
     _, st = await start(env.client, task_queue, **fields)
     return st.request_id
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll (real time) until check() returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            assert value, "condition not met in time"
-            return value
-        await asyncio.sleep(0.1)
 
 
 def actions(archive: Archive, incident_id: str) -> list[str]:

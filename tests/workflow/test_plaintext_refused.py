@@ -12,7 +12,6 @@ import asyncio
 import secrets
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
@@ -22,6 +21,7 @@ from archive.store import Archive
 from cli.main import submit
 from models.actions import Act
 from models.intake import workflow_id_for
+from tests.polling import PATIENCE, task_failures
 from tests.workflow.helpers import act, escalate, intake, status
 from tests.workflow.test_encryption import encrypted_worker
 from workflows.service_request import ServiceRequestWorkflow
@@ -35,8 +35,7 @@ def plain_client(env: WorkflowEnvironment) -> Client:
 
 
 async def failed_tasks(handle: WorkflowHandle) -> int:
-    history = await handle.fetch_history()
-    return sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)
+    return len(task_failures(await handle.fetch_history()))
 
 
 async def test_a_plaintext_start_fails_its_workflow_at_once(ts_env: WorkflowEnvironment, archive: Archive,
@@ -47,7 +46,7 @@ async def test_a_plaintext_start_fails_its_workflow_at_once(ts_env: WorkflowEnvi
         await plain_client(ts_env).start_workflow(ServiceRequestWorkflow.run, request, id=wid, task_queue=task_queue)
         handle = client.get_workflow_handle(wid)
         with pytest.raises(WorkflowFailureError) as info:
-            await asyncio.wait_for(handle.result(), timeout=20)
+            await asyncio.wait_for(handle.result(), timeout=PATIENCE)
         assert await failed_tasks(handle) == 0  # failed, not retried forever
     cause = info.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "PlaintextPayload" and cause.non_retryable
@@ -65,7 +64,7 @@ async def test_a_plaintext_update_is_refused_to_its_sender_and_not_stored(ts_env
         reply = Act.model_validate({"actor": {"id": "agent-li", "role": "agent"},
                                     "action": {"kind": "respond", "message": "您好 王小明, call 13800001111"}})
         with pytest.raises(WorkflowUpdateFailedError) as info:
-            await asyncio.wait_for(sender.execute_update(ServiceRequestWorkflow.act, reply), timeout=10)
+            await asyncio.wait_for(sender.execute_update(ServiceRequestWorkflow.act, reply), timeout=PATIENCE)
         assert REFUSAL in str(info.value.cause)  # readable by the sender, which has no key
         after = await status(handle)
         history = (await handle.fetch_history()).to_json()

@@ -9,8 +9,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
-from cli.main import wait_for_status
 from tests.conftest import running_worker
+from tests.polling import wait_for_status
 from tests.workflow.helpers import act, confirm, escalate, start, status, survey
 
 
