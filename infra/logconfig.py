@@ -54,7 +54,10 @@ def configure_logging(level: str | int = "INFO", json: bool = False) -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *([structlog.processors.format_exc_info] if json else []),
+            # a traceback is text like any other: rendered first, then masked (the SDK's decoding errors quote the
+            # payload, e.g. pydantic's input_value with a phone number; issue 15)
+            structlog.processors.format_exc_info,
+            mask_pii,
             renderer,
         ],
     )

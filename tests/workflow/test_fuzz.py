@@ -200,9 +200,6 @@ def worker_log_formatter() -> logging.Formatter:
     return formatter
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a signal payload that is not JSON is dropped, but the SDK logs the "
-                   "decoding error with its traceback, which quotes the payload (input_value=...), and "
-                   "infra/logconfig masks the event before the traceback is rendered: the phone is in the log")
 async def test_a_signal_that_is_not_json_leaves_no_pii_in_the_log(private_env: WorkflowEnvironment, archive: Archive,
                                                                   task_queue: str,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
