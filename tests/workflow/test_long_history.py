@@ -5,9 +5,11 @@ intact, so one history never grows toward Temporal's limits (51,200 events per r
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import yaml
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
@@ -16,6 +18,7 @@ from archive import incidents as incident_store
 from archive.store import Archive
 from bench.incident import write_incident_pack
 from cli.incidents import declare_incident
+from infra import temporal_env
 from models.incident import Declare, Link, Progress, Resolve, Review, incident_workflow_id
 from tests.conftest import STARTED, running_worker
 from tests.workflow.helpers import act, confirm, start, status, survey
@@ -25,13 +28,24 @@ from workflows.incident import IncidentWorkflow
 NOTES = 40
 
 
+@pytest_asyncio.fixture
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of these tests' own: runs that continued as new are left out of the shared one, where
+    a full-suite run stalled a later test's time skipping (RPC 'Timeout expired' in test_sla_paths)."""
+    async with await WorkflowEnvironment.start_time_skipping(
+            interceptors=temporal_env.client_interceptors(), test_server_existing_path=temporal_env.test_server(),
+            data_converter=temporal_env.data_converter()) as env:
+        await temporal_env.register_search_attributes(env.client)
+        yield env
+
+
 async def test_a_long_case_continues_as_new_and_keeps_every_line(
-        ts_env: WorkflowEnvironment, archive: Archive, task_queue: str, tmp_path: Path,
+        own_env: WorkflowEnvironment, archive: Archive, task_queue: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     operator_pack(tmp_path, continue_as_new_after=60)
     monkeypatch.setenv("KEFU_POLICY_PATH", str(tmp_path))
-    async with running_worker(ts_env, archive, task_queue):
-        handle, first = await start(ts_env.client, task_queue, type_hint="complaint",
+    async with running_worker(own_env, archive, task_queue):
+        handle, first = await start(own_env.client, task_queue, type_hint="complaint",
                                     description="投诉：账单多扣费，我要投诉", accepted_by="agent-li")
         await act(handle, "respond", message="您好，已受理")
         await act(handle, "ask_customer", question="请提供账单截图")  # a pause carried across runs
@@ -41,10 +55,10 @@ async def test_a_long_case_continues_as_new_and_keeps_every_line(
         await act(handle, "customer_reply", text="截图已发")
         await act(handle, "resolve", summary="已退款", root_cause="重复扣费")
         await confirm(handle)
-        await survey(ts_env, handle, score=96)
+        await survey(own_env, handle, score=96)
         done = await handle.result()
     # the last run continues an earlier one; the request kept its ticket, owner, clocks and ladder
-    history = await ts_env.client.get_workflow_handle(handle.id).fetch_history()
+    history = await own_env.client.get_workflow_handle(handle.id).fetch_history()
     runs = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED]
     assert len(runs) == 1 and runs[0].workflow_execution_started_event_attributes.continued_execution_run_id
     assert mid.ticket == first.ticket and mid.owner == "agent-li" and mid.complaint_owner == "agent-li"
@@ -58,7 +72,7 @@ async def test_a_long_case_continues_as_new_and_keeps_every_line(
 
 
 async def test_a_large_incident_continues_as_new_and_keeps_its_links_and_log(
-        ts_env: WorkflowEnvironment, archive: Archive, task_queue: str, tmp_path: Path,
+        own_env: WorkflowEnvironment, archive: Archive, task_queue: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Many link updates and progress posts (5,000 links in `bench.long_history --incident-links`): the incident
     continues as new with its links, deliveries and audit numbering."""
@@ -72,8 +86,8 @@ async def test_a_large_incident_continues_as_new_and_keeps_its_links_and_log(
     declaration = Declare.model_validate({"incident_id": "inc-long", "policy": "finance", "level": 2,
                                           "title": "大面积故障", "lead": "lead-zhao", "declared_by": sup})
     STARTED.append(incident_workflow_id("inc-long"))
-    async with running_worker(ts_env, archive, task_queue):
-        handle = await declare_incident(ts_env.client, declaration, task_queue)
+    async with running_worker(own_env, archive, task_queue):
+        handle = await declare_incident(own_env.client, declaration, task_queue)
         ids = [f"gone-{n:04d}" for n in range(120)]  # never started: each delivery counts them missing, quickly
         for start_at in range(0, len(ids), 10):
             await handle.execute_update(IncidentWorkflow.link, Link.model_validate(
@@ -85,7 +99,7 @@ async def test_a_large_incident_continues_as_new_and_keeps_its_links_and_log(
         await handle.execute_update(IncidentWorkflow.review, Review.model_validate(
             {"actor": sup, "findings": "缺少冗余", "actions": ["双路由"]}))
         final = await handle.result()
-    history = await ts_env.client.get_workflow_handle(handle.id).fetch_history()
+    history = await own_env.client.get_workflow_handle(handle.id).fetch_history()
     assert history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
     assert final.stage == "reviewed" and final.linked == len(ids) and final.broadcast_pending == 0
     assert final.updates == len(ids) // 10

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+import pytest_asyncio
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from archive.store import Archive
+from infra import temporal_env
 from tests.conftest import running_worker
 from tests.polling import wait_for_status
 from tests.workflow.helpers import act, confirm, escalate, start, status, survey
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """These tests sleep through hours of SLA time: they get a time-skipping server of their own, so whatever the
+    session's shared server holds by then (open or continued runs of earlier tests) cannot stall their time
+    skipping (seen in full-suite runs: RPC 'Timeout expired' on env.sleep)."""
+    async with await WorkflowEnvironment.start_time_skipping(
+            interceptors=temporal_env.client_interceptors(), test_server_existing_path=temporal_env.test_server(),
+            data_converter=temporal_env.data_converter()) as env:
+        await temporal_env.register_search_attributes(env.client)
+        yield env
 
 
 def actions(archive: Archive, request_id: str) -> list[str]:
