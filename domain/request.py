@@ -623,8 +623,8 @@ class ServiceRequest:
         """Why this escalation is refused (role, stage, a level not above the current one), or None."""
         actor, ladder = request.actor, self._ladder
         reason = check_action("escalate", actor.id, actor.role, self.situation())
-        if reason is None and ladder and not ladder.level < self._escalation_target(request) <= ladder.top:
-            target = self._escalation_target(request)
+        target = self._escalation_target(request)
+        if reason is None and ladder and not ladder.level < target <= ladder.top:
             reason = f"escalate: level {target} is not above level {ladder.level} within 0..{ladder.top}"
         return reason
 

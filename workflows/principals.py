@@ -76,12 +76,9 @@ class PrincipalInterceptor(Interceptor):
         verifier = self.verifier
 
         class Inbound(WorkflowInboundInterceptor):
-            seen: set[str] | None = None  # single-use tokens taken by this run (rebuilt as the history replays)
-
-            def _used(self) -> set[str]:
-                if self.seen is None:
-                    self.seen = set()
-                return self.seen
+            def __init__(self, next: WorkflowInboundInterceptor) -> None:
+                super().__init__(next)
+                self.seen: set[str] = set()  # single-use tokens taken by this run (rebuilt as the history replays)
 
             def handle_update_validator(self, input: HandleUpdateInput) -> None:
                 model = message_models().get(input.update)
@@ -89,7 +86,7 @@ class PrincipalInterceptor(Interceptor):
                     require(input.args[0], model, input.update)  # about the request (its rules come after identity)
                 if input.update not in UNCHECKED:
                     try:
-                        check(verifier, input.update, input.args, input.headers, True, self._used())
+                        check(verifier, input.update, input.args, input.headers, True, self.seen)
                     except PrincipalError as exc:
                         raise ValueError(str(exc)) from None
                 super().handle_update_validator(input)
@@ -97,16 +94,16 @@ class PrincipalInterceptor(Interceptor):
             async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
                 token = header_token(input.headers)
                 if token and (jti := Verifier.jti(token)):
-                    self._used().add(jti)
+                    self.seen.add(jti)
                 return await super().handle_update_handler(input)
 
             async def handle_signal(self, input: HandleSignalInput) -> None:
                 reason = None
                 if input.signal not in UNCHECKED and workflow.patched(PATCH):
                     try:
-                        check(verifier, input.signal, input.args, input.headers, False, self._used())
+                        check(verifier, input.signal, input.args, input.headers, False, self.seen)
                         if jti := Verifier.jti(header_token(input.headers) or ""):
-                            self._used().add(jti)
+                            self.seen.add(jti)
                     except PrincipalError as exc:
                         reason = str(exc)
                 token = _refused.set(reason)
